@@ -1,0 +1,20 @@
+"""minelib: Mutual Information Neural Estimation (Belghazi et al., 2018).
+
+Public API::
+
+    est = minelib.estimate_mi(x, z, bound="dv")   # train a statistics network, est.mi in nats
+    minelib.ksg_mi(x, z, k=3)                     # Kraskov et al. (2004) baseline
+    minelib.gaussian_mi(rho, dim)                 # ground truth of the paper's Gaussian task
+    mine = minelib.MINE(x_dim, z_dim)             # torch module: mine.lower_bound(x, z) as a loss term
+"""
+from .bounds import dv_bound, nwj_bound
+from .data import correlated_gaussian, gaussian_mi
+from .estimator import MINE, MIEstimate, TrainingDivergedError, estimate_mi
+from .ksg import ksg_mi
+from .networks import StatisticsNetwork
+
+__version__ = "0.1.0"
+__all__ = [
+    "MINE", "MIEstimate", "StatisticsNetwork", "TrainingDivergedError", "correlated_gaussian",
+    "dv_bound", "estimate_mi", "gaussian_mi", "ksg_mi", "nwj_bound",
+]

@@ -1,0 +1,354 @@
+"""MINE: the module to use as a loss term, and ``estimate_mi``, which trains one (or K stacked).
+
+Algorithm 1 of the paper: draw a minibatch of joint pairs, shuffle z within it for pairs from the
+product of marginals, ascend the bound. ``estimate_mi`` adds what makes the number trustworthy:
+a held-out split for the reported value, standardised inputs, the bias-corrected DV gradient, and
+an error that names the step when training diverges.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .bounds import BOUNDS, bound_value, corrected_dv_surrogate, dv_bound, nwj_bound, update_log_ema
+from .networks import StatisticsNetwork
+from .runtime import resolve_device
+from .validation import check_choice, check_fraction, check_pair, check_positive_int
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Raised when a training estimate becomes NaN or infinite."""
+
+
+class MINE(nn.Module):
+    """A statistics network with the bound it maximises, for use as a term in any model.
+
+    Args:
+        x_dim, z_dim: feature sizes.
+        bound: ``"dv"`` (MINE, eq. 13) or ``"nwj"`` (MINE-f, eq. 10).
+        ema_rate: rate of the moving average in the bias-corrected DV gradient (ICML 3.2); ``1``
+            gives the plain minibatch gradient. Ignored for ``nwj``, which is unbiased.
+        hidden, activation, members, seed, input_noise, hidden_noise: passed to
+            :class:`~minelib.networks.StatisticsNetwork` when ``network`` is None.
+        network: any module mapping ``(x, z)`` to scores of shape (..., n), used instead.
+
+    Use :meth:`lower_bound` where a model needs the (differentiable) estimate, for example
+    ``loss_G = adv_loss - beta * mine.lower_bound(G(z), z)``, and :meth:`loss` to train the critic.
+    """
+
+    def __init__(
+        self,
+        x_dim: int,
+        z_dim: int,
+        bound: str = "dv",
+        ema_rate: float = 0.01,
+        hidden: Sequence[int] = (100, 100),
+        activation: str = "elu",
+        members: int = 1,
+        seed: int | Sequence[int] | None = None,
+        input_noise: float = 0.0,
+        hidden_noise: float = 0.0,
+        network: nn.Module | None = None,
+    ):
+        super().__init__()
+        self.bound = check_choice(bound, "bound", BOUNDS)
+        self.ema_rate = check_fraction(ema_rate, "ema_rate")
+        self.members = check_positive_int(members, "members")
+        self.network = network if network is not None else StatisticsNetwork(
+            x_dim, z_dim, hidden, activation, members, seed, input_noise, hidden_noise)
+        # log of the moving average of mean e^T on marginal pairs; NaN until the first step.
+        self.register_buffer("log_ema", torch.full((self.members,) if self.members > 1 else (), math.nan))
+
+    def scores(self, x: torch.Tensor, z: torch.Tensor, z_marginal: torch.Tensor | None = None):
+        """Critic scores on joint pairs ``(x, z)`` and on marginal pairs ``(x, z_marginal)``.
+
+        ``z_marginal`` defaults to z shuffled within the batch (paper section 3.1). Both sets go
+        through the network in one call.
+        """
+        if z_marginal is None:
+            z_marginal = z[..., torch.randperm(z.shape[-2], device=z.device), :]
+        n = x.shape[-2]
+        t = self.network(torch.cat([x, x], dim=-2), torch.cat([z, z_marginal], dim=-2))
+        return t[..., :n], t[..., n:]
+
+    def lower_bound(self, x: torch.Tensor, z: torch.Tensor, z_marginal: torch.Tensor | None = None) -> torch.Tensor:
+        """The differentiable bound on I(X; Z) in nats (per member when stacked)."""
+        return bound_value(self.bound, *self.scores(x, z, z_marginal))
+
+    def loss(self, x: torch.Tensor, z: torch.Tensor, z_marginal: torch.Tensor | None = None):
+        """Return ``(loss, value)``: the loss the critic minimises and the detached bound value.
+
+        For DV the loss's gradient is the bias-corrected one; the moving average is updated here
+        while the module is in training mode. ``loss`` sums over stacked members, whose gradients
+        therefore stay independent.
+        """
+        return self.loss_from_scores(*self.scores(x, z, z_marginal))
+
+    def loss_from_scores(self, t_joint: torch.Tensor, t_marg: torch.Tensor):
+        """:meth:`loss` on scores already computed (the training loop's fast path)."""
+        value = bound_value(self.bound, t_joint, t_marg)
+        if self.bound == "dv" and self.ema_rate < 1.0:
+            if self.training:
+                self._update_ema(t_marg)
+            objective = corrected_dv_surrogate(t_joint, t_marg, self.log_ema)
+        else:
+            objective = value
+        return -objective.sum(), value.detach()
+
+    @torch.no_grad()
+    def _update_ema(self, t_marg: torch.Tensor) -> None:
+        # A Python flag rather than a per-step NaN test: this runs every step.
+        started = getattr(self, "_ema_started", False) or not torch.isnan(self.log_ema).any().item()
+        self.log_ema.copy_(update_log_ema(self.log_ema if started else None, t_marg, self.ema_rate))
+        self._ema_started = True
+
+
+@dataclass
+class MIEstimate:
+    """What :func:`estimate_mi` returns.
+
+    Attributes:
+        mi: the estimate in nats on the held-out split (a float; an array of K for stacked input).
+        bound: the bound trained and reported.
+        history: tidy table with columns ``member``, ``step``, ``split`` ("train": the minibatch
+            bound at every step; "test": the held-out bound every ``eval_every`` steps), ``mi``.
+        test_bounds: DV and NWJ values of the final critic on the held-out split; for one critic
+            DV >= NWJ always holds (paper footnote 3).
+        settings: every setting used, for the record.
+        seconds, steps_per_second: wall time of training.
+        mine: the trained :class:`MINE` module (inputs standardised as ``settings`` says).
+    """
+
+    mi: float | np.ndarray
+    bound: str
+    history: pd.DataFrame
+    test_bounds: dict
+    settings: dict
+    seconds: float
+    steps_per_second: float
+    mine: MINE = field(repr=False)
+
+    def __repr__(self) -> str:
+        mi = f"{self.mi:.4f}" if np.ndim(self.mi) == 0 else np.array2string(np.asarray(self.mi), precision=4)
+        return (f"MIEstimate(mi={mi} nats, bound={self.bound!r}, steps={self.settings['steps']}, "
+                f"{self.steps_per_second:.0f} steps/s)")
+
+
+def estimate_mi(
+    x,
+    z,
+    bound: str = "dv",
+    steps: int = 3000,
+    batch_size: int = 512,
+    lr: float = 1e-3,
+    hidden: Sequence[int] = (100, 100),
+    activation: str = "elu",
+    ema_rate: float = 0.01,
+    test_fraction: float = 0.2,
+    standardize: bool = True,
+    eval_every: int | None = None,
+    eval_permutations: int = 4,
+    device: str = "auto",
+    seed: int | Sequence[int] = 0,
+    progress: bool = True,
+) -> MIEstimate:
+    """Estimate I(X; Z) in nats by training a statistics network (paper Algorithm 1).
+
+    Args:
+        x, z: paired samples, numpy arrays or torch tensors of shape (n, d) or (n,). Arrays of shape
+            (K, n, dx) and (K, n, dz) are K independent tasks trained as one stacked model; each
+            member gets exactly what it would get alone with seed ``seed + k``.
+        bound: ``"dv"`` (MINE) or ``"nwj"`` (MINE-f).
+        steps, batch_size, lr: Adam steps, minibatch size (capped at the training rows), step size.
+        hidden, activation: the MLP critic on [x, z].
+        ema_rate: moving-average rate of the bias-corrected DV gradient (1 = plain gradient).
+        test_fraction: share of rows held out; the reported estimate is the bound on them, so that
+            a critic that overfits cannot inflate it. 0 reports the bound on the training rows.
+        standardize: scale each feature to zero mean, unit variance (training-split statistics);
+            MI is invariant to it and optimisation is easier.
+        eval_every: also record the held-out bound every this many steps (default: 20 points).
+        eval_permutations: shuffles of the held-out z that make its marginal pairs.
+        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+        seed: seeds initialisation, the split and the minibatches (one int per member allowed).
+        progress: show a progress bar.
+
+    Returns:
+        :class:`MIEstimate`.
+
+    Raises:
+        ValueError / TypeError: bad input, with the argument named.
+        TrainingDivergedError: the training bound became non-finite (the step is named).
+    """
+    stacked = np.ndim(x) == 3 or np.ndim(z) == 3
+    x, z = check_pair(x, z, min_rows=8, stacked=stacked)
+    if not stacked:
+        x, z = x[None], z[None]
+    bound = check_choice(bound, "bound", BOUNDS)
+    steps = check_positive_int(steps, "steps")
+    batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
+    lr = check_fraction(lr, "lr", high=math.inf)
+    test_fraction = check_fraction(test_fraction, "test_fraction", high=0.9, closed_low=True)
+    eval_permutations = check_positive_int(eval_permutations, "eval_permutations")
+    eval_every = check_positive_int(eval_every, "eval_every") if eval_every is not None else max(1, steps // 20)
+    dev = resolve_device(device)
+    K, n = x.shape[0], x.shape[1]
+    seeds = [seed + k for k in range(K)] if isinstance(seed, int) else [int(s) for s in seed]
+    if len(seeds) != K:
+        raise ValueError(f"seed must be an int or {K} ints (one per stacked task); got {len(seeds)}")
+    n_test = int(round(test_fraction * n))
+    if test_fraction > 0 and (n_test < 2 or n - n_test < 2):
+        raise ValueError(f"test_fraction={test_fraction} leaves too few rows to train or test on ({n} rows)")
+
+    gens = [torch.Generator().manual_seed(s ^ 0x5EED) for s in seeds]
+    data = _split_and_scale(x, z, n_test, standardize, gens, dev)
+    batch_size = min(batch_size, data["n_train"])
+    mine = MINE(x.shape[2], z.shape[2], bound, ema_rate, hidden, activation, K, seeds).to(dev)
+    settings = dict(bound=bound, steps=steps, batch_size=batch_size, lr=lr, hidden=list(hidden),
+                    activation=activation, ema_rate=ema_rate, test_fraction=test_fraction,
+                    standardize=standardize, eval_every=eval_every, eval_permutations=eval_permutations,
+                    device=str(dev), seeds=seeds, n=n, n_train=data["n_train"], n_test=n_test)
+
+    start = time.perf_counter()
+    train_values, test_rows = _train(mine, data, steps, batch_size, lr, eval_every, eval_permutations, gens, progress)
+    seconds = time.perf_counter() - start
+    test_bounds = _evaluate(mine, data, eval_permutations, both=True)
+    history = _history_table(train_values, test_rows)
+    mi = test_bounds[bound]
+    if not stacked:
+        mi = float(mi[0])
+        test_bounds = {k: float(v[0]) for k, v in test_bounds.items()}
+    return MIEstimate(mi=mi, bound=bound, history=history, test_bounds=test_bounds, settings=settings,
+                      seconds=seconds, steps_per_second=steps / seconds, mine=mine)
+
+
+def _split_and_scale(x: np.ndarray, z: np.ndarray, n_test: int, standardize: bool, gens, dev) -> dict:
+    """Shuffle rows per task, hold out ``n_test``, standardise with training statistics.
+
+    Tasks are flattened to (K * n, d) so that a minibatch of every member is one index lookup.
+    """
+    K, n = x.shape[:2]
+    order = np.stack([torch.randperm(n, generator=g).numpy() for g in gens])
+    x = np.take_along_axis(x, order[..., None], axis=1)
+    z = np.take_along_axis(z, order[..., None], axis=1)
+    train, test = slice(n_test, n), slice(0, n_test if n_test else n)
+    if standardize:
+        x, z = (_standardize(a, a[:, train]) for a in (x, z))
+    as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=dev)
+    return dict(x_train=as_t(x[:, train]).reshape(-1, x.shape[2]), z_train=as_t(z[:, train]).reshape(-1, z.shape[2]),
+                x_test=as_t(x[:, test]), z_test=as_t(z[:, test]), n_train=n - n_test, K=K)
+
+
+def _standardize(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    std = ref.std(axis=1, keepdims=True)
+    return (a - ref.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0)
+
+
+def _batch_indices(gens, n_train: int, chunk: int, batch: int, dev) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices into the flattened training rows for ``chunk`` steps of every member.
+
+    Returns (x_rows, z_rows), each (chunk, K, 2 * batch), or (chunk, 2 * batch) for one member: rows of x are the joint rows twice;
+    rows of z are the joint rows then the same rows shuffled (the product of marginals).
+    Drawing ahead keeps the per-step Python work to two index lookups.
+    """
+    joint, shuffled = [], []
+    for k, g in enumerate(gens):
+        idx = torch.randint(n_train, (chunk, batch), generator=g)
+        perm = torch.argsort(torch.rand(chunk, batch, generator=g), dim=1)
+        joint.append(idx + k * n_train)
+        shuffled.append(torch.gather(idx, 1, perm) + k * n_train)
+    joint, shuffled = torch.stack(joint, 1), torch.stack(shuffled, 1)
+    ix = torch.cat([joint, joint], dim=2)
+    iz = torch.cat([joint, shuffled], dim=2)
+    if len(gens) == 1:  # one member: plain (2 * batch, d) inputs take the network's addmm path
+        ix, iz = ix[:, 0], iz[:, 0]
+    return ix.to(dev), iz.to(dev)
+
+
+def _train(mine: MINE, data: dict, steps: int, batch: int, lr: float, eval_every: int, eval_perms: int, gens, progress: bool):
+    """The one training loop: Adam on the critic, per-step values kept, divergence caught."""
+    K, n_train = data["K"], data["n_train"]
+    xf, zf = data["x_train"], data["z_train"]
+    dev = xf.device
+    opt = torch.optim.Adam(mine.parameters(), lr=lr, **({"fused": True} if dev.type in ("cpu", "cuda") else {}))
+    values, test_rows, chunk = [], [], 250
+    mine.train()
+    bar = tqdm(total=steps, disable=not progress, desc=f"MINE ({mine.bound})", unit="step", leave=False)
+    for first in range(0, steps, chunk):
+        c = min(chunk, steps - first)
+        ix, iz = _batch_indices(gens, n_train, c, batch, dev)
+        chunk_values = []
+        for s in range(c):
+            # x rows: the batch twice; z rows: the batch, then shuffled (see _batch_indices).
+            t = mine.network(xf[ix[s]], zf[iz[s]])
+            loss, value = mine.loss_from_scores(t[..., :batch], t[..., batch:])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            chunk_values.append(value)
+            step = first + s + 1
+            if step % eval_every == 0 or step == steps:
+                test_rows.append((step, _evaluate(mine, data, eval_perms)[mine.bound]))
+        chunk_values = torch.stack(chunk_values).reshape(c, K).cpu()
+        _check_finite(chunk_values, first)
+        values.append(chunk_values)
+        bar.update(c)
+        bar.set_postfix(mi=f"{chunk_values[-1].mean().item():.3f}")
+    bar.close()
+    return torch.cat(values).numpy(), test_rows
+
+
+def _check_finite(values: torch.Tensor, first_step: int) -> None:
+    bad = ~torch.isfinite(values)
+    if bad.any():
+        step = first_step + int(bad.any(dim=1).nonzero()[0, 0]) + 1
+        raise TrainingDivergedError(
+            f"the training bound became non-finite at step {step}; lower lr, use bound='dv' with "
+            f"ema_rate < 1, or check the inputs' scale (standardize=True)")
+
+
+@torch.no_grad()
+def _evaluate(mine: MINE, data: dict, n_perms: int, both: bool = False) -> dict:
+    """DV (and NWJ) of the current critic on the held-out split, per member.
+
+    Marginal pairs pair each x with z of other rows: the held-out rows (already in random order)
+    with z rolled by ``n_perms`` different offsets, so no row meets its own partner. The pairing is
+    fixed, so successive evaluations differ only through the critic.
+    """
+    was_training = mine.training
+    mine.eval()
+    x, z = data["x_test"], data["z_test"]
+    m = x.shape[1]
+    offsets = [1 + (r * (m - 1)) // n_perms for r in range(n_perms)]
+    t_joint = _scores_chunked(mine, x, z)
+    t_marg = torch.cat([_scores_chunked(mine, x, torch.roll(z, o, dims=1)) for o in offsets], dim=1)
+    mine.train(was_training)
+    bounds = {"dv": dv_bound(t_joint, t_marg), "nwj": nwj_bound(t_joint, t_marg)} if both else \
+        {mine.bound: bound_value(mine.bound, t_joint, t_marg)}
+    return {k: v.double().cpu().numpy() for k, v in bounds.items()}
+
+
+def _scores_chunked(mine: MINE, x: torch.Tensor, z: torch.Tensor, rows: int = 8192) -> torch.Tensor:
+    """Network scores of (K, m, d) inputs, a block of rows at a time to bound memory."""
+    out = []
+    for i in range(0, x.shape[1], rows):
+        xb, zb = x[:, i:i + rows], z[:, i:i + rows]
+        out.append(mine.network(xb[0], zb[0])[None] if mine.members == 1 else mine.network(xb, zb))
+    return torch.cat(out, dim=1)
+
+
+def _history_table(train_values: np.ndarray, test_rows: list) -> pd.DataFrame:
+    steps, K = train_values.shape
+    train = pd.DataFrame({
+        "member": np.tile(np.arange(K), steps), "step": np.repeat(np.arange(1, steps + 1), K),
+        "split": "train", "mi": train_values.reshape(-1)})
+    test = pd.DataFrame([(k, step, "test", float(v[k])) for step, v in test_rows for k in range(K)],
+                        columns=["member", "step", "split", "mi"])
+    return pd.concat([train, test], ignore_index=True)

@@ -1,0 +1,55 @@
+"""What every experiment shares: profile selection, overrides and the final record."""
+from __future__ import annotations
+
+import os
+
+PROFILE_NAMES = ("smoke", "quick", "paper")
+
+
+def default_profile() -> str:
+    """The profile a notebook runs when papermill sets none: ``$MINELIB_PROFILE`` or ``quick``."""
+    return os.environ.get("MINELIB_PROFILE", "quick")
+
+
+def settings(profiles: dict, profile: str, **overrides) -> dict:
+    """The settings of ``profile``, with every override that is not None applied.
+
+    Unknown profile names and unknown override keys raise ``ValueError`` naming what is accepted.
+    """
+    if profile not in profiles:
+        raise ValueError(f"unknown profile {profile!r}; accepted: {', '.join(profiles)}")
+    cfg = dict(profiles[profile])
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in cfg:
+            raise ValueError(f"unknown setting {key!r}; this experiment accepts: {', '.join(cfg)}")
+        cfg[key] = value
+    cfg["profile"] = profile
+    return cfg
+
+
+def judged(profile: str, held: bool) -> bool | None:
+    """A claim's verdict: ``held`` under ``quick`` and ``paper``; not judged under ``smoke``."""
+    return None if profile == "smoke" else bool(held)
+
+
+def finish(exp, cfg: dict, result: dict, *, out_dir, device, figures: list[str], seed: int = 0):
+    """Judge the claims, write the results JSON through the one writer, and return the claims table.
+
+    ``exp`` is the experiment module (it names itself, its paper claim, data source and numbers).
+    """
+    import pandas as pd
+
+    from ..results import write_results
+    from ..runtime import device_name, resolve_device
+
+    claims = exp.claims(result, cfg["profile"])
+    path = write_results(
+        out_dir, exp.NAME, title=exp.TITLE, paper_claim=exp.PAPER_CLAIM, profile=cfg["profile"],
+        seeds=[f"{seed}/{s}" for s in range(cfg.get("seeds", 1))],  # base seed / replicate
+        device=device_name(resolve_device(device)), data_source=exp.DATA_SOURCE,
+        settings={**cfg, "base_seed": seed, "training": result.get("settings", {})},
+        metrics=exp.metrics(result), paper=exp.PAPER, claims=claims, figures=figures)
+    print(f"results written to {path}")
+    return pd.DataFrame(claims)

@@ -1,0 +1,119 @@
+"""Statistics networks T(x, z): MLPs on the concatenation [x, z].
+
+One class serves a single critic and K independent critics trained together ("stacked"): weights
+carry a leading member dimension and layers are batched matrix products. Small MLPs are bound by
+per-step overhead, not arithmetic, so K critics in one model cost little more than one.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .validation import check_choice, check_positive_int
+
+ACTIVATIONS = {
+    "relu": nn.functional.relu,
+    "elu": nn.functional.elu,
+    "leaky_relu": lambda h: nn.functional.leaky_relu(h, 0.2),
+    "tanh": torch.tanh,
+    "softplus": nn.functional.softplus,
+}
+
+
+class StatisticsNetwork(nn.Module):
+    """MLP critic ``T(x, z) -> R`` on ``[x, z]``, optionally K independent members.
+
+    Args:
+        x_dim, z_dim: feature sizes of x and z.
+        hidden: widths of the hidden layers.
+        activation: one of ``relu``, ``elu``, ``leaky_relu`` (slope 0.2), ``tanh``, ``softplus``.
+        members: number K of independent critics held as one batched model.
+        seed: an int or one int per member; member k is initialised from its own generator so that
+            it gets exactly the weights a single network built with that seed gets. ``None`` draws
+            from torch's global generator.
+        input_noise, hidden_noise: std of additive Gaussian noise on the input and after each hidden
+            layer during training (the noisy critics of the ICML version's experiments).
+
+    ``forward(x, z)`` takes (n, d) inputs and returns (n,) scores when ``members == 1``, or
+    (K, n, d) inputs and returns (K, n) scores.
+    """
+
+    def __init__(
+        self,
+        x_dim: int,
+        z_dim: int,
+        hidden: Sequence[int] = (100, 100),
+        activation: str = "elu",
+        members: int = 1,
+        seed: int | Sequence[int] | None = None,
+        input_noise: float = 0.0,
+        hidden_noise: float = 0.0,
+    ):
+        super().__init__()
+        self.x_dim = check_positive_int(x_dim, "x_dim")
+        self.z_dim = check_positive_int(z_dim, "z_dim")
+        self.members = check_positive_int(members, "members")
+        self.hidden = tuple(check_positive_int(h, "hidden width") for h in hidden)
+        self.activation = check_choice(activation, "activation", ACTIVATIONS)
+        self.input_noise, self.hidden_noise = float(input_noise), float(hidden_noise)
+        widths = (self.x_dim + self.z_dim, *self.hidden, 1)
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.empty(self.members, i, o)) for i, o in zip(widths[:-1], widths[1:])
+        )
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.empty(self.members, 1, o)) for o in widths[1:]
+        )
+        self.reset_parameters(seed)
+
+    def reset_parameters(self, seed: int | Sequence[int] | None = None) -> None:
+        """Initialise as ``nn.Linear`` does (uniform in +-1/sqrt(fan_in)), member by member."""
+        seeds = _member_seeds(seed, self.members)
+        with torch.no_grad():
+            for k, s in enumerate(seeds):
+                gen = None if s is None else torch.Generator().manual_seed(s)
+                for w, b in zip(self.weights, self.biases):
+                    bound = 1.0 / math.sqrt(w.shape[1])
+                    w[k].copy_(_uniform(w.shape[1:], bound, gen))
+                    b[k].copy_(_uniform(b.shape[1:], bound, gen))
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([x, z], dim=-1)
+        single = h.dim() == 2
+        if single and self.members != 1:
+            raise ValueError(f"a network of {self.members} members needs (K, n, d) inputs; got (n, d)")
+        if not single and h.shape[0] != self.members:
+            raise ValueError(f"expected inputs stacked over {self.members} members; got {h.shape[0]}")
+        act = ACTIVATIONS[self.activation]
+        if self.training and self.input_noise > 0:
+            h = h + self.input_noise * torch.randn_like(h)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            # addmm for one member avoids the batched kernel's overhead on (n, d) inputs.
+            h = torch.addmm(b[0], h, w[0]) if single else torch.baddbmm(b, h, w)
+            if i < last:
+                h = act(h)
+                if self.training and self.hidden_noise > 0:
+                    h = h + self.hidden_noise * torch.randn_like(h)
+        return h.squeeze(-1)
+
+    def extra_repr(self) -> str:
+        return (f"x_dim={self.x_dim}, z_dim={self.z_dim}, hidden={self.hidden}, "
+                f"activation={self.activation!r}, members={self.members}")
+
+
+def _uniform(shape, bound: float, gen: torch.Generator | None) -> torch.Tensor:
+    return torch.empty(shape).uniform_(-bound, bound, generator=gen)
+
+
+def _member_seeds(seed, members: int) -> list[int | None]:
+    if seed is None:
+        return [None] * members
+    if isinstance(seed, int):
+        return [seed + k for k in range(members)]
+    seeds = [int(s) for s in seed]
+    if len(seeds) != members:
+        raise ValueError(f"seed must be an int or {members} ints (one per member); got {len(seeds)}")
+    return seeds

@@ -1,0 +1,90 @@
+"""The report: for every notebook, the paper's claim and numbers beside ours, and what held.
+
+    python -m minelib.report results/quick [--expected fig1_gaussian_mi,fig2_convergence] [--failed NAME,...]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .results import atomic_write, load_results
+
+
+def _mark(held) -> str:
+    return {True: "held", False: "NOT held", None: "not judged"}[held]
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return ", ".join(_fmt(x) for x in v)
+    return "—" if v is None else str(v)
+
+
+def _section(rec: dict) -> list[str]:
+    lines = [f"## {rec['name']}: {rec.get('title', '')}", ""]
+    if rec.get("paper_claim"):
+        lines += [f"**Paper:** {rec['paper_claim']}", ""]
+    v = rec.get("versions", {})
+    lines += [f"Profile `{rec['profile']}`, seeds {rec['seeds']}, device {rec['device']}, "
+              f"data: {rec['data_source']}; torch {v.get('torch')}, minelib {v.get('minelib')}, "
+              f"python {v.get('python')}; written {rec.get('created')}.", ""]
+    lines += ["| claim | verdict | detail |", "| --- | --- | --- |"]
+    lines += [f"| {c['claim']} | {_mark(c['held'])} | {c['detail']} |" for c in rec["claims"]]
+    lines += [""]
+    keys = sorted(set(rec.get("paper", {})) | set(rec.get("metrics", {})))
+    if keys:
+        lines += ["| quantity | paper | ours |", "| --- | --- | --- |"]
+        lines += [f"| {k} | {_fmt(rec.get('paper', {}).get(k))} | {_fmt(rec.get('metrics', {}).get(k))} |" for k in keys]
+        lines += [""]
+    for fig in rec.get("figures", []):
+        if fig.endswith(".png"):
+            lines += [f"![{fig}]({fig})", ""]
+    return lines
+
+
+def build_report(out_dir: str | Path, expected: list[str] = (), failed: list[str] = ()) -> str:
+    """Markdown for every results record under ``out_dir``; names expected but missing are listed
+    as not run, and ``failed`` ones as failed, never filled in."""
+    records = load_results(out_dir)
+    claims = [c for r in records.values() for c in r["claims"]]
+    judged = [c for c in claims if c["held"] is not None]
+    lines = ["# MINE reproduction report", "",
+             f"{len(records)} notebook(s) ran; {sum(c['held'] for c in judged)} of {len(judged)} judged "
+             f"claims held ({len(claims) - len(judged)} not judged under their profile).", "",
+             "| notebook | profile | device | claims held | status |", "| --- | --- | --- | --- | --- |"]
+    for name, r in records.items():
+        j = [c for c in r["claims"] if c["held"] is not None]
+        status = "failed (stale results below)" if name in failed else "ran"
+        lines.append(f"| {name} | {r['profile']} | {r['device']} | {sum(c['held'] for c in j)}/{len(j)} | {status} |")
+    for name in expected:
+        if name not in records:
+            lines.append(f"| {name} | — | — | — | {'failed' if name in failed else 'not run'} |")
+    lines.append("")
+    for r in records.values():
+        lines += _section(r)
+    return "\n".join(lines)
+
+
+def write_report(out_dir: str | Path, expected: list[str] = (), failed: list[str] = ()) -> Path:
+    """Write ``<out_dir>/REPORT.md`` atomically and return its path."""
+    text = build_report(out_dir, expected, failed)
+    return atomic_write(Path(out_dir) / "REPORT.md", lambda tmp: Path(tmp).write_text(text))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Write REPORT.md from the results under an output folder.")
+    p.add_argument("out_dir")
+    p.add_argument("--expected", default="", help="comma-separated notebook names that should have run")
+    p.add_argument("--failed", default="", help="comma-separated notebook names that failed")
+    a = p.parse_args(argv)
+    split = lambda s: [x for x in s.split(",") if x]
+    path = write_report(a.out_dir, split(a.expected), split(a.failed))
+    print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Input validation shared by every public entry point.
+
+Errors name the argument, what was wrong and what is accepted, in the manner of scikit-learn's
+``check_array``: bad input must fail here, never deep inside torch or as a silent NaN.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+def as_float_array(a, name: str, *, stacked: bool = False) -> np.ndarray:
+    """Return ``a`` as a float64 array of shape (n, d) (or (K, n, d) when ``stacked``).
+
+    Accepts numpy arrays, torch tensors and nested sequences of real numbers. A 1-D input is read
+    as n samples of one variable. Raises ``TypeError`` for non-numeric data and ``ValueError`` for
+    wrong shapes, empty input, NaN or inf.
+    """
+    if isinstance(a, torch.Tensor):
+        if a.is_complex() or a.dtype == torch.bool:
+            raise TypeError(f"{name} must hold real numbers; got a torch tensor of dtype {a.dtype}")
+        a = a.detach().cpu().numpy()
+    else:
+        a = np.asarray(a)
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise TypeError(
+            f"{name} must be a numeric array (integer or float dtype); got dtype {a.dtype}"
+        )
+    a = a.astype(np.float64, copy=False)
+    max_dim = 3 if stacked else 2
+    if a.ndim == max_dim - 1:
+        a = a[..., None]
+    if a.ndim != max_dim:
+        want = "(K, n, d) or (K, n)" if stacked else "(n, d) or (n,)"
+        raise ValueError(f"{name} must have shape {want}; got an array of shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name} is empty (shape {a.shape}); at least one sample and one feature are needed")
+    if not np.isfinite(a).all():
+        bad = int((~np.isfinite(a)).sum())
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); remove or impute them first")
+    return a
+
+
+def check_pair(x, z, *, min_rows: int, stacked: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two paired samples: numeric, finite, same number of rows, at least ``min_rows``."""
+    x = as_float_array(x, "x", stacked=stacked)
+    z = as_float_array(z, "z", stacked=stacked)
+    if stacked and x.shape[0] != z.shape[0]:
+        raise ValueError(f"x and z must stack the same number of tasks; got {x.shape[0]} and {z.shape[0]}")
+    nx, nz = x.shape[-2], z.shape[-2]
+    if nx != nz:
+        raise ValueError(f"x and z must have the same number of rows (paired samples); got {nx} and {nz}")
+    if nx < min_rows:
+        raise ValueError(f"x and z need at least {min_rows} rows for this method; got {nx}")
+    return x, z
+
+
+def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int, raising if it is not an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
+    return int(value)
+
+
+def check_fraction(value, name: str, *, low: float = 0.0, high: float = 1.0, closed_low: bool = False) -> float:
+    """Return ``value`` as a float in (low, high] (or [low, high] when ``closed_low``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    value = float(value)
+    ok_low = value >= low if closed_low else value > low
+    if not (ok_low and value <= high and np.isfinite(value)):
+        bracket = "[" if closed_low else "("
+        raise ValueError(f"{name} must lie in {bracket}{low}, {high}]; got {value}")
+    return value
+
+
+def check_choice(value, name: str, choices) -> str:
+    """Return ``value`` if it is one of ``choices`` (strings), else raise a ValueError listing them."""
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise ValueError(f"unknown {name} {value!r}; accepted: {', '.join(sorted(choices))}")
+    return value.lower()

@@ -1,0 +1,15 @@
+import os
+
+import pytest
+import torch
+
+# Tests run on the CPU with few threads: deterministic and fair to a 2-core CI machine.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def gaussian():
+    """A small correlated-Gaussian task: rho 0.5, d 2 (truth 0.2877 nats)."""
+    from minelib import correlated_gaussian
+
+    return correlated_gaussian(20_000, 0.5, 2, seed=123)

@@ -1,0 +1,97 @@
+"""estimate_mi and MINE: accuracy against closed form, stacking, determinism, use as a loss term."""
+import numpy as np
+import pytest
+import torch
+
+import minelib
+from minelib import MINE, correlated_gaussian, estimate_mi, gaussian_mi
+
+
+def test_estimate_close_to_truth(gaussian):
+    x, z = gaussian
+    est = estimate_mi(x, z, steps=1500, progress=False)
+    assert abs(est.mi - gaussian_mi(0.5, 2)) < 0.1
+    # one critic, both bounds: DV >= NWJ (paper footnote 3)
+    assert est.test_bounds["dv"] >= est.test_bounds["nwj"] - 1e-6
+
+
+def test_nwj_estimate_close_to_truth(gaussian):
+    x, z = gaussian
+    est = estimate_mi(x, z, bound="nwj", steps=1500, progress=False)
+    assert abs(est.mi - gaussian_mi(0.5, 2)) < 0.1
+
+
+def test_independent_variables_give_near_zero():
+    rng = np.random.default_rng(0)
+    est = estimate_mi(rng.standard_normal((10_000, 3)), rng.standard_normal((10_000, 2)), steps=800, progress=False)
+    assert abs(est.mi) < 0.05
+
+
+def test_history_is_tidy(gaussian):
+    x, z = gaussian
+    est = estimate_mi(x[:2000], z[:2000], steps=100, eval_every=25, progress=False)
+    h = est.history
+    assert list(h.columns) == ["member", "step", "split", "mi"]
+    assert (h[h.split == "train"]["step"] == np.arange(1, 101)).all()
+    assert list(h[h.split == "test"]["step"]) == [25, 50, 75, 100]
+    assert np.isfinite(h["mi"]).all()
+    assert est.settings["steps"] == 100 and est.steps_per_second > 0
+
+
+def test_same_seed_same_result(gaussian):
+    x, z = gaussian
+    a = estimate_mi(x[:3000], z[:3000], steps=150, seed=4, progress=False)
+    b = estimate_mi(x[:3000], z[:3000], steps=150, seed=4, progress=False)
+    c = estimate_mi(x[:3000], z[:3000], steps=150, seed=5, progress=False)
+    assert a.mi == b.mi
+    assert a.mi != c.mi
+
+
+def test_accepts_torch_tensors_and_1d(gaussian):
+    x, z = gaussian
+    est = estimate_mi(torch.tensor(x[:2000, 0]), torch.tensor(z[:2000, 0], dtype=torch.float32), steps=50, progress=False)
+    assert np.isfinite(est.mi)
+
+
+def test_stacked_equals_one_by_one():
+    """Each stacked member gets exactly what it would get alone with its seed."""
+    tasks = [correlated_gaussian(3_000, rho, 2, seed=i) for i, rho in enumerate([0.0, 0.5, 0.9])]
+    x, z = np.stack([t[0] for t in tasks]), np.stack([t[1] for t in tasks])
+    stacked = estimate_mi(x, z, steps=200, seed=[10, 11, 12], progress=False)
+    assert stacked.mi.shape == (3,)
+    for k in range(3):
+        alone = estimate_mi(x[k], z[k], steps=200, seed=10 + k, progress=False)
+        assert abs(alone.mi - stacked.mi[k]) < 1e-3
+        h_s = stacked.history[(stacked.history.member == k) & (stacked.history.split == "train")]["mi"].to_numpy()
+        h_a = alone.history[alone.history.split == "train"]["mi"].to_numpy()
+        np.testing.assert_allclose(h_s, h_a, atol=1e-3)
+
+
+def test_divergence_names_the_step(gaussian):
+    x, z = gaussian
+    with pytest.raises(minelib.TrainingDivergedError, match=r"step \d+"):
+        estimate_mi(x, z, bound="nwj", steps=300, lr=50.0, standardize=False, progress=False)
+
+
+def test_mine_module_as_loss_term():
+    """Gradient of the bound flows into the inputs: a 'generator' can maximise I(G(u); u)."""
+    torch.manual_seed(0)
+    mine = MINE(2, 2, hidden=(32, 32), seed=0)
+    u = torch.randn(256, 2)
+    scale = torch.tensor(0.01, requires_grad=True)
+    x = scale * u + torch.randn(256, 2)  # informative about u only through `scale`
+    mine.lower_bound(x, u).backward()
+    assert scale.grad is not None and torch.isfinite(scale.grad)
+
+
+def test_mine_training_step_updates_moving_average():
+    mine = MINE(1, 1, hidden=(8,), seed=0)
+    assert torch.isnan(mine.log_ema)
+    x, z = torch.randn(64, 1), torch.randn(64, 1)
+    loss, value = mine.loss(x, z)
+    loss.backward()
+    assert torch.isfinite(mine.log_ema) and torch.isfinite(value) and not value.requires_grad
+    mine.eval()
+    before = mine.log_ema.clone()
+    mine.loss(x, z)
+    assert torch.equal(before, mine.log_ema)  # eval mode leaves the average alone
