@@ -81,7 +81,7 @@ for name in "${list[@]}"; do
     echo "==> $name: no such notebook (have: $all)" >&2; failed+=("$name"); continue
   fi
   echo "==> $name (profile $profile, device $device)"
-  tmp="$out/notebooks/.$name.ipynb.partial"
+  tmp="$out/notebooks/.$name.partial.ipynb"
   start=$(date +%s)
   if "$PY" -m papermill "notebooks/$name.ipynb" "$tmp" --cwd notebooks --progress-bar \
        -p profile "$profile" -p device "$device" -p out_dir "$out"; then

@@ -15,6 +15,11 @@ def _mark(held) -> str:
     return {True: "held", False: "NOT held", None: "not judged"}[held]
 
 
+def _cell(text) -> str:
+    """Text safe inside a markdown table cell (|rho| would split the cell)."""
+    return str(text).replace("|", "\\|")
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -32,12 +37,13 @@ def _section(rec: dict) -> list[str]:
               f"data: {rec['data_source']}; torch {v.get('torch')}, minelib {v.get('minelib')}, "
               f"python {v.get('python')}; written {rec.get('created')}.", ""]
     lines += ["| claim | verdict | detail |", "| --- | --- | --- |"]
-    lines += [f"| {c['claim']} | {_mark(c['held'])} | {c['detail']} |" for c in rec["claims"]]
+    lines += [f"| {_cell(c['claim'])} | {_mark(c['held'])} | {_cell(c['detail'])} |" for c in rec["claims"]]
     lines += [""]
     keys = sorted(set(rec.get("paper", {})) | set(rec.get("metrics", {})))
     if keys:
         lines += ["| quantity | paper | ours |", "| --- | --- | --- |"]
-        lines += [f"| {k} | {_fmt(rec.get('paper', {}).get(k))} | {_fmt(rec.get('metrics', {}).get(k))} |" for k in keys]
+        lines += [f"| {k} | {_cell(_fmt(rec.get('paper', {}).get(k)))} | {_cell(_fmt(rec.get('metrics', {}).get(k)))} |"
+                  for k in keys]
         lines += [""]
     for fig in rec.get("figures", []):
         if fig.endswith(".png"):

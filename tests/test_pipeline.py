@@ -1,0 +1,113 @@
+"""The reproduce pipeline: results writer, report, experiment settings, packaging, and reproduce.sh."""
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import yaml
+
+from minelib.experiments import fig1_gaussian_mi
+from minelib.report import build_report
+from minelib.results import claim, load_results, write_json, write_results
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _record(out, name="demo", held=True):
+    return write_results(out, name, profile="quick", seeds=[0], device="cpu", data_source="synthetic",
+                         settings={"steps": 3}, metrics={"err": np.float32(0.01), "bad": float("nan")},
+                         paper={"err": 0.0}, claims=[claim("DV matches |truth|", held, "0.01 nats")],
+                         figures=["figures/demo.png"], title="Demo", paper_claim="A claim.")
+
+
+def test_results_json_has_the_record(tmp_path):
+    path = _record(tmp_path)
+    rec = json.loads(path.read_text())
+    for key in ("name", "profile", "seeds", "device", "versions", "data_source", "metrics", "paper", "claims"):
+        assert key in rec
+    assert rec["versions"]["torch"] and rec["versions"]["python"]
+    assert rec["metrics"]["bad"] is None  # NaN is written as null, never as invalid JSON
+    assert rec["claims"][0] == {"claim": "DV matches |truth|", "held": True, "detail": "0.01 nats"}
+
+
+def test_write_is_atomic(tmp_path):
+    path = tmp_path / "r.json"
+    write_json(path, {"a": 1})
+    with pytest.raises(TypeError):
+        write_json(path, {"a": object()})  # fails while serialising
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary left behind
+
+
+def test_report_lists_not_run_and_failed(tmp_path):
+    _record(tmp_path, "fig_ok", held=True)
+    _record(tmp_path, "fig_bad", held=False)
+    text = build_report(tmp_path, expected=["fig_ok", "fig_bad", "table9"], failed=["fig_bad"])
+    assert "1 of 2 judged claims held" in text
+    assert "| table9 | — | — | — | not run |" in text
+    assert "failed (stale results below)" in text
+    assert "DV matches \\|truth\\|" in text  # pipes escaped inside table cells
+    assert set(load_results(tmp_path)) == {"fig_ok", "fig_bad"}
+
+
+def test_experiment_settings_validate():
+    cfg = fig1_gaussian_mi.settings("smoke", steps=7, n=None)
+    assert cfg["steps"] == 7 and cfg["n"] == fig1_gaussian_mi.PROFILES["smoke"]["n"]
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        fig1_gaussian_mi.settings("fast")
+    with pytest.raises(ValueError, match="unknown setting 'stepz'"):
+        fig1_gaussian_mi.settings("smoke", stepz=3)
+
+
+def test_environment_yml_installs_what_pyproject_declares():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert pip == ["-e .[dev]"]
+    assert any(str(d).startswith("python=3.11") for d in env["dependencies"])
+    assert project["requires-python"] == ">=3.11"
+    assert "torch==2.13.0" in project["dependencies"]  # the CPU wheel on the CI machines
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_conventions(path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and "profile" in tagged[0].source and "MINELIB_PROFILE" in tagged[0].source
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "nn.Module" not in code and ".backward()" not in code  # logic lives in minelib
+    assert any("NBVAL_CHECK_OUTPUT" in c.source for c in nb.cells), "a checks cell nbval compares"
+    assert nb.cells[0].cell_type == "markdown" and "Paper" in nb.cells[0].source
+
+
+def test_reproduce_smoke_writes_figures_json_and_report(tmp_path):
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k not in ("MINELIB_OUT",)}
+    proc = subprocess.run([str(ROOT / "reproduce.sh"), "--profile", "smoke", "--only", "fig1_gaussian_mi",
+                           "--device", "cpu", "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (out / "figures" / "fig1_gaussian_mi.png").stat().st_size > 0
+    assert (out / "figures" / "fig1_gaussian_mi.pdf").stat().st_size > 0
+    assert (out / "notebooks" / "fig1_gaussian_mi.ipynb").exists()
+    rec = json.loads((out / "results" / "fig1_gaussian_mi.json").read_text())
+    assert rec["profile"] == "smoke" and rec["claims"] and all(c["held"] is None for c in rec["claims"])
+    report = (out / "REPORT.md").read_text()
+    assert "fig1_gaussian_mi" in report and "figures/fig1_gaussian_mi.png" in report
+    assert "| fig2_convergence | — | — | — | not run |" in report
+
+
+def test_reproduce_names_a_failure(tmp_path):
+    proc = subprocess.run([str(ROOT / "reproduce.sh"), "--profile", "smoke", "--only", "no_such_notebook",
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and "failed: no_such_notebook" in proc.stderr
+
+
+def test_reproduce_rejects_bad_options():
+    proc = subprocess.run([str(ROOT / "reproduce.sh"), "--profile", "huge"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and "--profile must be" in proc.stderr
