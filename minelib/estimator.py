@@ -24,6 +24,9 @@ from .runtime import resolve_device
 from .validation import check_choice, check_fraction, check_pair, check_positive_int
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 class TrainingDivergedError(FloatingPointError):
     """Raised when a training estimate becomes NaN or infinite."""
 
@@ -149,6 +152,7 @@ def estimate_mi(
     steps: int = 3000,
     batch_size: int = 512,
     lr: float = 1e-3,
+    lr_schedule: str = "cosine",
     hidden: Sequence[int] = (100, 100),
     activation: str = "elu",
     ema_rate: float = 0.01,
@@ -168,6 +172,8 @@ def estimate_mi(
             member gets exactly what it would get alone with seed ``seed + k``.
         bound: ``"dv"`` (MINE) or ``"nwj"`` (MINE-f).
         steps, batch_size, lr: Adam steps, minibatch size (capped at the training rows), step size.
+        lr_schedule: ``"cosine"`` decays the step size to a tenth of ``lr`` by the last step (a
+            quieter critic at the end gives tighter held-out estimates), ``"constant"`` keeps it.
         hidden, activation: the MLP critic on [x, z].
         ema_rate: moving-average rate of the bias-corrected DV gradient (1 = plain gradient).
         test_fraction: share of rows held out; the reported estimate is the bound on them, so that
@@ -192,6 +198,7 @@ def estimate_mi(
     if not stacked:
         x, z = x[None], z[None]
     bound = check_choice(bound, "bound", BOUNDS)
+    lr_schedule = check_choice(lr_schedule, "lr_schedule", LR_SCHEDULES)
     steps = check_positive_int(steps, "steps")
     batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
     lr = check_fraction(lr, "lr", high=math.inf)
@@ -211,13 +218,14 @@ def estimate_mi(
     data = _split_and_scale(x, z, n_test, standardize, gens, dev)
     batch_size = min(batch_size, data["n_train"])
     mine = MINE(x.shape[2], z.shape[2], bound, ema_rate, hidden, activation, K, seeds).to(dev)
-    settings = dict(bound=bound, steps=steps, batch_size=batch_size, lr=lr, hidden=list(hidden),
+    settings = dict(bound=bound, steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, hidden=list(hidden),
                     activation=activation, ema_rate=ema_rate, test_fraction=test_fraction,
                     standardize=standardize, eval_every=eval_every, eval_permutations=eval_permutations,
                     device=str(dev), seeds=seeds, n=n, n_train=data["n_train"], n_test=n_test)
 
     start = time.perf_counter()
-    train_values, test_rows = _train(mine, data, steps, batch_size, lr, eval_every, eval_permutations, gens, progress)
+    train_values, test_rows = _train(mine, data, steps, batch_size, lr, lr_schedule, eval_every, eval_permutations,
+                                     gens, progress)
     seconds = time.perf_counter() - start
     test_bounds = _evaluate(mine, data, eval_permutations, both=True)
     history = _history_table(train_values, test_rows)
@@ -272,7 +280,8 @@ def _batch_indices(gens, n_train: int, chunk: int, batch: int, dev) -> tuple[tor
     return ix.to(dev), iz.to(dev)
 
 
-def _train(mine: MINE, data: dict, steps: int, batch: int, lr: float, eval_every: int, eval_perms: int, gens, progress: bool):
+def _train(mine: MINE, data: dict, steps: int, batch: int, lr: float, lr_schedule: str, eval_every: int,
+           eval_perms: int, gens, progress: bool):
     """The one training loop: Adam on the critic, per-step values kept, divergence caught."""
     K, n_train = data["K"], data["n_train"]
     xf, zf = data["x_train"], data["z_train"]
@@ -283,6 +292,9 @@ def _train(mine: MINE, data: dict, steps: int, batch: int, lr: float, eval_every
     bar = tqdm(total=steps, disable=not progress, desc=f"MINE ({mine.bound})", unit="step", leave=False)
     for first in range(0, steps, chunk):
         c = min(chunk, steps - first)
+        if lr_schedule == "cosine":  # piecewise constant per chunk: no per-step Python cost
+            for group in opt.param_groups:
+                group["lr"] = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * (first + c / 2) / steps)))
         ix, iz = _batch_indices(gens, n_train, c, batch, dev)
         chunk_values = []
         for s in range(c):

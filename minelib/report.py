@@ -47,7 +47,7 @@ def _section(rec: dict) -> list[str]:
         lines += [""]
     for fig in rec.get("figures", []):
         if fig.endswith(".png"):
-            lines += [f"![{fig}]({fig})", ""]
+            lines += [f"[![{fig}]({fig})]({fig})", ""]
     return lines
 
 
@@ -74,9 +74,31 @@ def build_report(out_dir: str | Path, expected: list[str] = (), failed: list[str
     return "\n".join(lines)
 
 
+HTML_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>MINE reproduction report</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}
+img{{max-width:100%;border:1px solid #eee}}</style></head><body>
+{body}
+</body></html>
+"""
+
+
+def to_html(markdown_text: str) -> str:
+    """The report as one HTML page; figures stay relative links, so the page works beside them.
+
+    Uses mistune, the Markdown renderer that ships with Jupyter's nbconvert.
+    """
+    import mistune
+
+    render = mistune.create_markdown(plugins=["table"])
+    return HTML_PAGE.format(body=render(markdown_text))
+
+
 def write_report(out_dir: str | Path, expected: list[str] = (), failed: list[str] = ()) -> Path:
-    """Write ``<out_dir>/REPORT.md`` atomically and return its path."""
+    """Write ``<out_dir>/REPORT.md`` and ``REPORT.html`` atomically; return the Markdown's path."""
     text = build_report(out_dir, expected, failed)
+    atomic_write(Path(out_dir) / "REPORT.html", lambda tmp: Path(tmp).write_text(to_html(text)))
     return atomic_write(Path(out_dir) / "REPORT.md", lambda tmp: Path(tmp).write_text(text))
 
 

@@ -97,6 +97,7 @@ def test_reproduce_smoke_writes_figures_json_and_report(tmp_path):
     assert (out / "notebooks" / "fig1_gaussian_mi.ipynb").exists()
     rec = json.loads((out / "results" / "fig1_gaussian_mi.json").read_text())
     assert rec["profile"] == "smoke" and rec["claims"] and all(c["held"] is None for c in rec["claims"])
+    assert "<table>" in (out / "REPORT.html").read_text()
     report = (out / "REPORT.md").read_text()
     assert "fig1_gaussian_mi" in report and "figures/fig1_gaussian_mi.png" in report
     assert "| fig2_convergence | — | — | — | not run |" in report

@@ -70,3 +70,8 @@ def test_mine_rejects_unknown_bound_and_rate():
 def test_gaussian_mi_rejects(rho, dim, exc):
     with pytest.raises(exc):
         gaussian_mi(rho, dim)
+
+
+def test_unknown_lr_schedule():
+    with pytest.raises(ValueError, match="unknown lr_schedule 'step'; accepted: constant, cosine"):
+        estimate_mi(X, Z, steps=5, lr_schedule="step", progress=False)

@@ -21,8 +21,8 @@ PAPER_CLAIM = ("MINE (DV) approaches the true MI as training proceeds and lies a
 PROFILES = {
     "smoke": dict(dims=[2, 50], rho=0.5, seeds=1, n=2_000, steps=60, batch_size=128, hidden=[32, 32], lr=1e-3,
                   activation="elu", ema_rate=0.01, test_fraction=0.25, eval_every=20, smooth=10, n_ksg=500, k=3),
-    "quick": dict(dims=[2, 50], rho=0.5, seeds=2, n=60_000, steps=4_000, batch_size=512, hidden=[200, 200],
-                  lr=5e-4, activation="elu", ema_rate=0.01, test_fraction=1 / 6, eval_every=200, smooth=100,
+    "quick": dict(dims=[2, 50], rho=0.5, seeds=2, n=60_000, steps=3_000, batch_size=512, hidden=[100, 100],
+                  lr=1e-3, activation="elu", ema_rate=0.01, test_fraction=1 / 6, eval_every=150, smooth=100,
                   n_ksg=10_000, k=3),
     "paper": dict(dims=[2, 50], rho=0.5, seeds=5, n=300_000, steps=20_000, batch_size=512, hidden=[400, 400, 400],
                   lr=1e-4, activation="elu", ema_rate=0.01, test_fraction=1 / 3, eval_every=500, smooth=100,

@@ -1,0 +1,170 @@
+"""Benchmarks: minelib against a bare loop and against peers, measured side by side in one run.
+
+Prints tables and ratios; asserts nothing about time (machines are shared and noisy, so every
+number here is a ratio of two things measured in the same run).
+
+    python benchmarks/bench.py [--quick] [--device cpu|cuda|auto] [--threads 2] [--only speed,peers,stacked,ksg]
+
+Peers (`pip install -e ".[bench]"`; torch-mist with --no-deps plus pyro-ppl, never upgrading torch):
+torch-mist's ``estimate_mi`` and npeet-plus's KSG ``mi``. A missing peer is reported and skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+import minelib
+from minelib.data import correlated_gaussian
+from minelib.experiments.fig1_gaussian_mi import RHOS
+from minelib.runtime import device_name, resolve_device
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def _table(title: str, header: list[str], rows: list[list]) -> None:
+    print(f"\n{title}")
+    widths = [max(len(str(h)), *(len(_f(r[i])) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
+    for r in rows:
+        print("  ".join(_f(v).ljust(w) for v, w in zip(r, widths)))
+
+
+def _f(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def bare_loop(x: torch.Tensor, z: torch.Tensor, steps: int, batch: int, hidden: int) -> float:
+    """Steps/s of the plainest MINE loop: joint and shuffled pairs in one forward, DV loss, fused Adam."""
+    n, d = x.shape[0], x.shape[1] + z.shape[1]
+    net = nn.Sequential(nn.Linear(d, hidden), nn.ELU(), nn.Linear(hidden, hidden), nn.ELU(), nn.Linear(hidden, 1)).to(x.device)
+    opt = torch.optim.Adam(net.parameters(), 1e-3, fused=True)
+
+    def run(k):
+        for _ in range(k):
+            i = torch.randint(n, (batch,), device=x.device)
+            xb, zb = x[i], z[i]
+            zs = zb[torch.randperm(batch, device=x.device)]
+            t = net(torch.cat([torch.cat([xb, zb], 1), torch.cat([xb, zs], 1)]))
+            loss = -(t[:batch].mean() - torch.logsumexp(t[batch:], 0) + math.log(batch))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    run(50)
+    _sync(x.device)
+    _, sec = _timed(lambda: run(steps))
+    _sync(x.device)
+    return steps / sec
+
+
+def bench_speed(a, dev) -> None:
+    """estimate_mi's training loop against the bare loop (2 x 100 MLP, batch 256)."""
+    xa, xb = correlated_gaussian(20_000, 0.5, 2, seed=0)
+    x = torch.tensor(xa, dtype=torch.float32, device=dev)
+    z = torch.tensor(xb, dtype=torch.float32, device=dev)
+    bare = bare_loop(x, z, a.steps, 256, 100)
+    est = minelib.estimate_mi(xa, xb, steps=a.steps, batch_size=256, hidden=(100, 100), device=str(dev),
+                              progress=False, eval_every=a.steps)
+    _table(f"estimate_mi training speed ({a.steps} steps, 2 x 100 MLP, batch 256)", ["loop", "steps/s"],
+           [["bare PyTorch loop", bare], ["minelib.estimate_mi", est.steps_per_second],
+            ["ratio minelib / bare", est.steps_per_second / bare]])
+
+
+def bench_peers(a, dev) -> None:
+    """minelib.estimate_mi against torch-mist's estimate_mi at the same network, batch and steps."""
+    try:
+        import torch_mist
+    except ImportError as err:
+        print(f"\ntorch-mist not installed ({err}); skipping (pip install -e '.[bench]')")
+        return
+    rows = []
+    for rho, dim in [(0.5, 2), (0.9, 5)]:
+        truth = minelib.gaussian_mi(rho, dim)
+        x, z = correlated_gaussian(20_000, rho, dim, seed=1)
+        ours, t_ours = _timed(lambda: minelib.estimate_mi(x, z, steps=a.steps, batch_size=256, hidden=(100, 100),
+                                                         lr=1e-3, device=str(dev), progress=False))
+        xt, zt = (torch.tensor(v, dtype=torch.float32) for v in (x, z))
+        split = 16_000
+
+        def theirs():
+            return torch_mist.estimate_mi({"x": xt[:split], "y": zt[:split]}, estimator="mine", hidden_dims=[100, 100],
+                                          test_data={"x": xt[split:], "y": zt[split:]}, max_iterations=a.steps,
+                                          batch_size=256, optimizer_params={"lr": 1e-3}, early_stopping=False,
+                                          device=dev, verbose=False, logger=False)
+        mist, t_mist = _timed(theirs)
+        rows.append([f"rho={rho}, d={dim}", truth, ours.mi, float(mist), a.steps / t_ours, a.steps / t_mist,
+                     t_mist / t_ours])
+    _table(f"estimate_mi vs torch-mist {torch_mist.__version__} ('mine', 2 x 100, batch 256, {a.steps} steps, wall time "
+           "including evaluation)", ["task", "truth", "minelib", "torch-mist", "minelib steps/s", "torch-mist steps/s",
+                                     "speed ratio"], rows)
+
+
+def bench_stacked(a, dev) -> None:
+    """The Fig 1 grid: K = 13 stacked members against 13 one-by-one calls, same seeds."""
+    data = [correlated_gaussian(20_000, rho, 2, seed=i) for i, rho in enumerate(RHOS)]
+    x, z = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
+    truth = np.array([minelib.gaussian_mi(r, 2) for r in RHOS])
+    kw = dict(steps=a.steps, batch_size=256, hidden=(100, 100), device=str(dev), progress=False, eval_every=a.steps)
+    stacked, t_stacked = _timed(lambda: minelib.estimate_mi(x, z, seed=list(range(13)), **kw))
+    single, t_single = _timed(lambda: np.array([minelib.estimate_mi(x[k], z[k], seed=k, **kw).mi for k in range(13)]))
+    _table(f"K = 13 stacked vs 13 one-by-one ({a.steps} steps each, 2 x 100, batch 256)",
+           ["mode", "wall s", "mean |err| nats", "max |stacked - single|"],
+           [["13 one-by-one", t_single, float(np.abs(single - truth).mean()), ""],
+            ["stacked K=13", t_stacked, float(np.abs(stacked.mi - truth).mean()), float(np.abs(stacked.mi - single).max())],
+            ["speed-up", t_single / t_stacked, "", ""]])
+
+
+def bench_ksg(a, dev) -> None:
+    """ksg_mi against npeet-plus's KSG at n = 5,000 and 100,000, d = 2 and 10 (per variable)."""
+    try:
+        from npeet_plus import mi as npeet_mi
+    except ImportError as err:
+        npeet_mi = None
+        print(f"\nnpeet-plus not installed ({err}); timing minelib alone")
+    rows = []
+    for n in ([5_000, 20_000] if a.quick else [5_000, 100_000]):
+        for dim in (2, 10):
+            x, z = correlated_gaussian(n, 0.5, dim, seed=2)
+            ours, t_ours = _timed(lambda: minelib.ksg_mi(x, z, k=3))
+            if npeet_mi is not None:
+                theirs, t_theirs = _timed(lambda: float(npeet_mi(x, z, k=3, base=math.e)))
+            else:
+                theirs, t_theirs = float("nan"), float("nan")
+            rows.append([n, dim, minelib.gaussian_mi(0.5, dim), ours, theirs, t_ours, t_theirs, t_theirs / t_ours])
+    _table("ksg_mi vs npeet-plus (k = 3, rho = 0.5)", ["n", "d", "truth", "minelib", "npeet", "minelib s", "npeet s",
+                                                      "speed ratio"], rows)
+
+
+SECTIONS = {"speed": bench_speed, "peers": bench_peers, "stacked": bench_stacked, "ksg": bench_ksg}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer steps and smaller n (about a minute or two)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--only", default=",".join(SECTIONS))
+    a = p.parse_args()
+    a.steps = 500 if a.quick else 2000
+    torch.set_num_threads(a.threads)
+    dev = resolve_device(a.device)
+    print(f"device: {device_name(dev)}; torch {torch.__version__}; minelib {minelib.__version__}")
+    for name in a.only.split(","):
+        SECTIONS[name](a, dev)
+
+
+if __name__ == "__main__":
+    main()
