@@ -48,7 +48,7 @@ def finish(exp, cfg: dict, result: dict, *, out_dir, device, figures: list[str],
     path = write_results(
         out_dir, exp.NAME, title=exp.TITLE, paper_claim=exp.PAPER_CLAIM, profile=cfg["profile"],
         seeds=[f"{seed}/{s}" for s in range(cfg.get("seeds", 1))],  # base seed / replicate
-        device=device_name(resolve_device(device)), data_source=exp.DATA_SOURCE,
+        device=device_name(resolve_device(device)), data_source=result.get("data_source", exp.DATA_SOURCE),
         settings={**cfg, "base_seed": seed, "training": result.get("settings", {})},
         metrics=exp.metrics(result), paper=exp.PAPER, claims=claims, figures=figures)
     print(f"results written to {path}")
