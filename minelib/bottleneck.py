@@ -1,0 +1,496 @@
+"""Information bottleneck with MINE (paper section 4.4, eq. 24) and the VIB baseline (Alemi et al.).
+
+A classifier ``x -> z -> y`` with a stochastic encoder is trained on the IB Lagrangian
+``L = CE(y, softmax(W z)) + beta * I(X; Z)``. The regulariser is either
+
+- ``"mine"``: ``I(X; Z)`` estimated by a :class:`~minelib.MINE` statistics network on ``[x, z]``,
+  trained at the same time to maximise the DV bound with the bias-corrected gradient; or
+- ``"vib"``: the variational upper bound ``KL(q(z|x) || N(0, I))`` of Alemi et al. (Gaussian encoder
+  only, since it needs the density); or ``"none"`` (plain cross-entropy).
+
+The encoders of PAPER_SPEC 9 share a 784-1024-1024 ReLU trunk and a 256-d code:
+
+- ``"gaussian"``: ``z = mu(x) + softplus(s(x) - 5) * eps`` (VIB's encoder);
+- ``"additive"``: ``z = enc(x + 0.3 * eps)`` on inputs in [-1, 1];
+- ``"propagated"``: ``z = enc([x, eps])``, ``eps ~ N(0, I_100)``.
+
+:func:`train_bottleneck` is the one training loop of all four models of Table 3 (see :data:`MODELS`).
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .bounds import bound_value, dv_bound
+from .estimator import MINE, TrainingDivergedError
+from .runtime import resolve_device
+from .validation import check_choice, check_fraction, check_positive_int
+
+ENCODERS = ("gaussian", "additive", "propagated")
+REGULARIZERS = ("vib", "mine", "none")
+#: The four rows of Table 3: (encoder, regulariser).
+MODELS = {
+    "VIB": ("gaussian", "vib"),
+    "MINE (Gaussian)": ("gaussian", "mine"),
+    "MINE (Propagated)": ("propagated", "mine"),
+    "MINE (Additive)": ("additive", "mine"),
+}
+
+
+class Code(NamedTuple):
+    """An encoder's output: the sample ``z`` and, for the Gaussian encoder, its mean and scale."""
+
+    z: torch.Tensor
+    mu: torch.Tensor | None = None
+    sigma: torch.Tensor | None = None
+
+
+class StochasticEncoder(nn.Module):
+    """A stochastic MLP encoder ``q(z | x)``: noise enters at the output, the input or as an input.
+
+    Args:
+        kind: ``"gaussian"``, ``"additive"`` or ``"propagated"`` (module docstring).
+        x_dim, hidden, z_dim: the trunk ``x_dim -> hidden... (ReLU) -> z_dim`` (linear output).
+        input_sigma: std of the input noise of the additive encoder (inputs in [-1, 1]).
+        noise_dim: size of the noise vector appended to x by the propagated encoder.
+        sigma_shift: the Gaussian encoder's scale is ``softplus(s - sigma_shift)`` (VIB's 5).
+
+    Noise is drawn in training and evaluation alike: the encoder *is* the distribution q(z|x).
+    """
+
+    def __init__(self, kind: str = "gaussian", x_dim: int = 784, hidden: Sequence[int] = (1024, 1024),
+                 z_dim: int = 256, input_sigma: float = 0.3, noise_dim: int = 100, sigma_shift: float = 5.0):
+        super().__init__()
+        self.kind = check_choice(kind, "encoder", ENCODERS)
+        self.x_dim = check_positive_int(x_dim, "x_dim")
+        self.z_dim = check_positive_int(z_dim, "z_dim")
+        self.hidden = tuple(check_positive_int(h, "hidden width") for h in hidden)
+        if not self.hidden:
+            raise ValueError("hidden must list at least one layer width")
+        self.input_sigma = check_fraction(input_sigma, "input_sigma", high=math.inf, closed_low=True)
+        self.noise_dim = check_positive_int(noise_dim, "noise_dim") if self.kind == "propagated" else 0
+        self.sigma_shift = float(sigma_shift)
+        widths = (self.x_dim + self.noise_dim, *self.hidden)
+        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(widths[:-1], widths[1:]))
+        self.head = nn.Linear(self.hidden[-1], 2 * self.z_dim if self.kind == "gaussian" else self.z_dim)
+
+    def forward(self, x: torch.Tensor) -> Code:
+        """One sample of z per row of x, shape (n, z_dim)."""
+        return self._encode(x, 1)
+
+    def sample(self, x: torch.Tensor, samples: int) -> torch.Tensor:
+        """``samples`` draws of z per row: shape (samples, n, z_dim). Shares what the noise does not touch."""
+        return self._encode(x, check_positive_int(samples, "samples")).z
+
+    def _encode(self, x: torch.Tensor, samples: int) -> Code:
+        n = x.shape[0]
+        first, rest = self.layers[0], self.layers[1:]
+        if self.kind == "additive":
+            xs = x.expand(samples, *x.shape) if samples > 1 else x
+            h = first(xs + self.input_sigma * torch.randn_like(xs)) if self.input_sigma > 0 else first(xs)
+        elif self.kind == "propagated":
+            # first([x, eps]) = W_x x + W_eps eps + b: the x part once, the noise part per sample.
+            w = first.weight
+            hx = F.linear(x, w[:, :self.x_dim], first.bias)
+            eps = torch.randn((samples, n, self.noise_dim) if samples > 1 else (n, self.noise_dim),
+                              device=x.device, dtype=x.dtype)
+            h = hx + F.linear(eps, w[:, self.x_dim:])
+        else:
+            h = first(x)
+        h = F.relu(h)
+        for layer in rest:
+            h = F.relu(layer(h))
+        out = self.head(h)
+        if self.kind != "gaussian":
+            return Code(out)
+        mu, s = out.chunk(2, dim=-1)
+        sigma = F.softplus(s - self.sigma_shift)
+        if samples > 1:
+            mu, sigma = mu.expand(samples, *mu.shape), sigma.expand(samples, *sigma.shape)
+        return Code(mu + sigma * torch.randn_like(mu), mu, sigma)
+
+    def extra_repr(self) -> str:
+        noise = {"gaussian": f"sigma=softplus(s - {self.sigma_shift:g})",
+                 "additive": f"input_sigma={self.input_sigma:g}", "propagated": f"noise_dim={self.noise_dim}"}
+        return f"kind={self.kind!r}, {self.x_dim} -> {self.hidden} -> z {self.z_dim}, {noise[self.kind]}"
+
+
+class Classifier(nn.Module):
+    """Stochastic encoder followed by the linear softmax decoder ``z -> y``."""
+
+    def __init__(self, encoder: StochasticEncoder, n_classes: int = 10):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = nn.Linear(encoder.z_dim, check_positive_int(n_classes, "n_classes", minimum=2))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Code]:
+        """Logits of one sample of z per row, and the code."""
+        code = self.encoder(x)
+        return self.decoder(code.z), code
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor, samples: int = 12, rows: int = 1000) -> torch.Tensor:
+        """Class probabilities: the softmax averaged over ``samples`` draws of z (VIB's test rule)."""
+        samples = check_positive_int(samples, "samples")
+        out = []
+        for i in range(0, x.shape[0], rows):
+            z = self.encoder.sample(x[i:i + rows], samples)
+            p = F.softmax(self.decoder(z), dim=-1)
+            out.append(p.mean(dim=0) if samples > 1 else p)
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def error_rate(self, x: torch.Tensor, y: torch.Tensor, samples: int = 12) -> float:
+        """Misclassification rate in percent with :meth:`predict_proba`."""
+        pred = self.predict_proba(x, samples).argmax(dim=-1)
+        return 100.0 * (pred != y).sum().item() / len(y)
+
+
+def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, diag sigma^2) || N(0, I))`` per row, in nats (VIB's rate term)."""
+    log_sigma = torch.log(sigma.clamp_min(torch.finfo(sigma.dtype).tiny))
+    return 0.5 * (mu.square() + sigma.square() - 1.0 - 2.0 * log_sigma).sum(dim=-1)
+
+
+class BottleneckModel(nn.Module):
+    """A classifier with an IB regulariser: VIB's KL, a MINE estimate of I(X; Z), or none.
+
+    Args:
+        encoder: ``"gaussian"``, ``"additive"`` or ``"propagated"``.
+        regularizer: ``"mine"``, ``"vib"`` (Gaussian encoder only) or ``"none"``.
+        beta: weight of the regulariser (1e-3 for both VIB and MINE in Table 3).
+        x_dim, hidden, z_dim, n_classes, input_sigma, noise_dim: the encoder and decoder.
+        critic_hidden, critic_input_noise, critic_hidden_noise, ema_rate: the statistics network of
+            the ICML version (``[x, z]`` -> noise 0.3 -> 512 ELU -> noise 0.5 -> 512 ELU -> noise 0.5 -> 1)
+            and the moving-average rate of its corrected gradient.
+        monitor_mi: also train a critic when the regulariser is not MINE, to *report* I(X; Z) on the
+            same footing (its estimate never enters the encoder's loss).
+        seed: seeds the initial weights without touching torch's global generator (None: global).
+    """
+
+    def __init__(self, encoder: str = "gaussian", regularizer: str = "mine", beta: float = 1e-3, *,
+                 x_dim: int = 784, hidden: Sequence[int] = (1024, 1024), z_dim: int = 256, n_classes: int = 10,
+                 input_sigma: float = 0.3, noise_dim: int = 100, critic_hidden: Sequence[int] = (512, 512),
+                 critic_input_noise: float = 0.3, critic_hidden_noise: float = 0.5, ema_rate: float = 0.01,
+                 monitor_mi: bool = False, seed: int | None = None):
+        super().__init__()
+        self.regularizer = check_choice(regularizer, "regularizer", REGULARIZERS)
+        kind = check_choice(encoder, "encoder", ENCODERS)
+        if self.regularizer == "vib" and kind != "gaussian":
+            raise ValueError(f"the VIB regulariser needs the Gaussian encoder's density; got encoder {encoder!r} "
+                             "(use regularizer='mine' for the additive and propagated encoders)")
+        self.beta = check_fraction(beta, "beta", high=math.inf, closed_low=True)
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.classifier = Classifier(StochasticEncoder(kind, x_dim, hidden, z_dim, input_sigma, noise_dim),
+                                         n_classes)
+            has_critic = self.regularizer == "mine" or monitor_mi
+            self.mine = MINE(x_dim, z_dim, "dv", ema_rate, critic_hidden, "elu", input_noise=critic_input_noise,
+                             hidden_noise=critic_hidden_noise, seed=None if seed is None else seed + 1) \
+                if has_critic else None
+
+    @property
+    def encoder(self) -> StochasticEncoder:
+        return self.classifier.encoder
+
+    def extra_repr(self) -> str:
+        return f"regularizer={self.regularizer!r}, beta={self.beta:g}"
+
+
+def make_model(name: str, beta: float = 1e-3, **kwargs) -> BottleneckModel:
+    """One of Table 3's models by its row name (a key of :data:`MODELS`)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; accepted: {', '.join(MODELS)}")
+    encoder, regularizer = MODELS[name]
+    return BottleneckModel(encoder, regularizer, beta, **kwargs)
+
+
+@dataclass
+class BottleneckResult:
+    """What :func:`train_bottleneck` returns.
+
+    Attributes:
+        test_error: misclassification rate (%) on the test set, softmax averaged over ``test_samples``
+            draws of z (with the Polyak-averaged weights when ``polyak`` was set).
+        history: one row per ``log_every`` steps: ``step``, ``epoch``, ``lr``, minibatch means of
+            ``ce``, ``train_error`` (%), ``kl`` (VIB's rate, NaN otherwise), ``mi`` (the critic's DV
+            bound on the minibatch, NaN without a critic) and ``loss`` (the encoder's objective).
+        evals: one row per evaluation: ``step``, ``epoch``, ``test_error`` (%, one draw of z),
+            ``mi_test`` (DV bound of the critic in eval mode on the test set, NaN without a critic).
+        settings, seconds: every setting used; wall time of training (evaluations included).
+        model: the trained :class:`BottleneckModel`.
+    """
+
+    test_error: float
+    history: pd.DataFrame
+    evals: pd.DataFrame
+    settings: dict
+    seconds: float
+    model: BottleneckModel = field(repr=False)
+
+    def __repr__(self) -> str:
+        return (f"BottleneckResult(test_error={self.test_error:.2f}%, steps={self.settings['steps']}, "
+                f"{self.seconds:.0f} s)")
+
+
+def train_bottleneck(
+    model: BottleneckModel,
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    *,
+    epochs: int = 200,
+    batch_size: int = 100,
+    lr: float = 1e-4,
+    critic_lr: float = 1e-4,
+    adam_betas: tuple[float, float] = (0.5, 0.999),
+    lr_decay: float = 0.97,
+    decay_every: int = 2,
+    polyak: float | None = None,
+    test_samples: int = 12,
+    eval_every: int | None = None,
+    log_every: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    desc: str | None = None,
+) -> BottleneckResult:
+    """Train a :class:`BottleneckModel` on images in [0, 1] (fed to the model as ``2x - 1``).
+
+    Every step takes a minibatch, draws one z per image and updates the classifier on
+    ``CE + beta * R`` (R: the KL for VIB, the critic's DV bound for MINE) and, when the model has a
+    critic, the critic on the bias-corrected DV loss of the same pairs. The two updates come from
+    one pass of the critic (simultaneous steps): the critic's loss reaches only its parameters and
+    the classifier's only the classifier's, so z is in effect detached for the critic.
+
+    Args:
+        model: the model to train (moved to ``device``).
+        x_train, y_train, x_test, y_test: images (n, d) in [0, 1] and integer labels, numpy or torch.
+        epochs: passes over the training set (minibatches drawn without replacement; the last
+            incomplete batch of each epoch is dropped).
+        batch_size: images per step (100 in VIB and the paper).
+        lr, critic_lr, adam_betas: Adam for the classifier and for the critic.
+        lr_decay, decay_every: both learning rates are multiplied by ``lr_decay`` every
+            ``decay_every`` epochs (VIB: 0.97 every 2).
+        polyak: decay of an exponential moving average of the classifier's weights used for every
+            evaluation (VIB's demo uses 0.999); None (default, as in the paper's rows) evaluates the
+            raw weights.
+        test_samples: draws of z whose softmax is averaged for the final test error (VIB: 12).
+        eval_every: steps between evaluations on the test set (one draw of z); default once per epoch.
+        log_every: steps per row of ``history``; default 20 rows per epoch.
+        device, seed: where to train; ``seed`` fixes minibatches and every noise draw (the model's
+            initial weights come from its own ``seed``). Torch's global generator is left as it was.
+        progress, desc: progress bar and its label.
+
+    Raises:
+        ValueError / TypeError: bad data or settings, with the argument named.
+        TrainingDivergedError: a loss became NaN or infinite; the message names the step.
+    """
+    if not isinstance(model, BottleneckModel):
+        raise TypeError(f"model must be a BottleneckModel (see make_model); got {type(model).__name__}")
+    n_classes = model.classifier.decoder.out_features
+    x_dim = model.encoder.x_dim
+    x_train, y_train = _check_data(x_train, y_train, "train", x_dim, n_classes)
+    x_test, y_test = _check_data(x_test, y_test, "test", x_dim, n_classes)
+    epochs = check_positive_int(epochs, "epochs")
+    batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
+    if batch_size > len(x_train):
+        raise ValueError(f"batch_size={batch_size} is more than the {len(x_train)} training images")
+    lr, critic_lr = check_fraction(lr, "lr", high=math.inf), check_fraction(critic_lr, "critic_lr", high=math.inf)
+    b1, b2 = (check_fraction(b, "adam_betas", high=1.0, closed_low=True) for b in adam_betas)
+    lr_decay = check_fraction(lr_decay, "lr_decay")
+    decay_every = check_positive_int(decay_every, "decay_every")
+    if polyak is not None:
+        polyak = check_fraction(polyak, "polyak", high=1.0, closed_low=True)
+    test_samples = check_positive_int(test_samples, "test_samples")
+    steps_per_epoch = len(x_train) // batch_size
+    steps = epochs * steps_per_epoch
+    eval_every = check_positive_int(eval_every, "eval_every") if eval_every is not None else steps_per_epoch
+    log_every = check_positive_int(log_every, "log_every") if log_every is not None else max(1, steps_per_epoch // 20)
+
+    dev = resolve_device(device)
+    model.to(dev)
+    to_dev = lambda a, dtype: torch.as_tensor(a, dtype=dtype).to(dev)
+    # 2x - 1 makes new tensors: the caller's arrays are never written to.
+    data = dict(x_train=to_dev(x_train, torch.float32) * 2 - 1, y_train=to_dev(y_train, torch.int64),
+                x_test=to_dev(x_test, torch.float32) * 2 - 1, y_test=to_dev(y_test, torch.int64))
+    settings = dict(encoder=model.encoder.kind, regularizer=model.regularizer, beta=model.beta, epochs=epochs,
+                    steps=steps, steps_per_epoch=steps_per_epoch, batch_size=batch_size, lr=lr, critic_lr=critic_lr,
+                    adam_betas=[b1, b2], lr_decay=lr_decay, decay_every=decay_every, polyak=polyak,
+                    test_samples=test_samples, eval_every=eval_every, log_every=log_every, device=str(dev),
+                    seed=seed, n_train=len(x_train), n_test=len(x_test), critic=model.mine is not None)
+
+    start = time.perf_counter()
+    devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        history, evals, averaged = _train(model, data, steps, steps_per_epoch, batch_size, lr, critic_lr, (b1, b2),
+                                          lr_decay, decay_every, polyak, eval_every, log_every, seed, progress,
+                                          desc or f"{model.encoder.kind} + {model.regularizer}")
+        clf = averaged if averaged is not None else model.classifier
+        test_error = clf.error_rate(data["x_test"], data["y_test"], test_samples)
+    seconds = time.perf_counter() - start
+    return BottleneckResult(test_error=test_error, history=history, evals=evals, settings=settings,
+                            seconds=seconds, model=model)
+
+
+def _check_data(x, y, split: str, x_dim: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images (n, x_dim) finite in [0, 1] and labels (n,) in 0..n_classes-1, as numpy arrays."""
+    x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise TypeError(f"x_{split} must be a numeric array of images; got dtype {x.dtype}")
+    if x.ndim != 2 or x.shape[1] != x_dim:
+        raise ValueError(f"x_{split} must have shape (n, {x_dim}) (flattened images); got {x.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"y_{split} must hold integer class labels; got dtype {y.dtype}")
+    if y.shape != (len(x),):
+        raise ValueError(f"y_{split} must have shape ({len(x)},), one label per image; got {y.shape}")
+    if len(x) == 0:
+        raise ValueError(f"x_{split} is empty")
+    if not np.isfinite(x).all():
+        raise ValueError(f"x_{split} contains NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"x_{split} must be images scaled to [0, 1] (as load_mnist returns them); "
+                         f"got values in [{lo:g}, {hi:g}]")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"y_{split} must hold labels in 0..{n_classes - 1}; got values in [{y.min()}, {y.max()}]")
+    return x, y
+
+
+# Per-step record columns, kept on the device and read back once per log interval.
+_COLS = ("loss", "ce", "train_error", "kl", "mi", "critic_loss")
+
+
+def _train(model, data, steps, steps_per_epoch, batch, lr, critic_lr, betas, lr_decay, decay_every, polyak,
+           eval_every, log_every, seed, progress, desc):
+    """The one training loop of every model of Table 3."""
+    clf, mine = model.classifier, model.mine
+    xf, yf = data["x_train"], data["y_train"]
+    dev = xf.device
+    fused = {"fused": True} if dev.type in ("cpu", "cuda") else {}
+    clf_params = list(clf.parameters())
+    opt = torch.optim.Adam(clf_params, lr=lr, betas=betas, **fused)
+    critic_params = list(mine.parameters()) if mine is not None else []
+    opt_t = torch.optim.Adam(critic_params, lr=critic_lr, betas=betas, **fused) if mine is not None else None
+    averaged = None
+    if polyak is not None:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        averaged = AveragedModel(clf, multi_avg_fn=get_ema_multi_avg_fn(polyak))
+    gen = torch.Generator().manual_seed(seed ^ 0xB077)
+    record = torch.full((log_every, len(_COLS)), math.nan, device=dev)
+    nan = torch.tensor(math.nan, device=dev)
+    history, evals = [], []
+    clf.train()
+    if mine is not None:
+        mine.train()
+    bar = tqdm(total=steps, disable=not progress, desc=desc, unit="step", leave=False)
+    order = None
+    for step in range(1, steps + 1):
+        epoch, pos = divmod(step - 1, steps_per_epoch)
+        if pos == 0:  # a new epoch: fresh order, learning rates on the schedule
+            order = torch.randperm(len(xf), generator=gen).to(dev)
+            factor = lr_decay ** (epoch // decay_every)
+            for g in opt.param_groups:
+                g["lr"] = lr * factor
+            if opt_t is not None:
+                for g in opt_t.param_groups:
+                    g["lr"] = critic_lr * factor
+        idx = order[pos * batch:(pos + 1) * batch]
+        x, y = xf[idx], yf[idx]
+
+        logits, code = clf(x)
+        ce = F.cross_entropy(logits, y)
+        loss, kl, mi = ce, nan, nan
+        if model.regularizer == "vib":
+            kl = gaussian_kl(code.mu, code.sigma).mean()
+            loss = ce + model.beta * kl
+        if mine is not None:
+            z = code.z if model.regularizer == "mine" else code.z.detach()
+            t_joint, t_marg = mine.scores(x, z)
+            critic_loss, mi = mine.loss_from_scores(t_joint, t_marg)  # updates the moving average
+            if model.regularizer == "mine":
+                loss = ce + model.beta * bound_value(mine.bound, t_joint, t_marg)
+            opt_t.zero_grad(set_to_none=True)
+            critic_loss.backward(inputs=critic_params, retain_graph=True)
+        else:
+            critic_loss = nan
+        opt.zero_grad(set_to_none=True)
+        loss.backward(inputs=clf_params)
+        opt.step()
+        if opt_t is not None:
+            opt_t.step()
+        if averaged is not None:
+            averaged.update_parameters(clf)
+
+        with torch.no_grad():
+            err = (logits.argmax(dim=-1) != y).float().mean() * 100.0
+            record[(step - 1) % log_every] = torch.stack([loss.detach(), ce.detach(), err, kl.detach(), mi,
+                                                          critic_loss.detach()])
+        if step % log_every == 0 or step == steps:
+            rows = record[:(step - 1) % log_every + 1].cpu()
+            _check_finite(rows, step - len(rows) + 1, mine is not None)
+            means = rows.nanmean(dim=0)  # kl, mi: NaN for models without them
+            history.append({"step": step, "epoch": step / steps_per_epoch, "lr": opt.param_groups[0]["lr"],
+                            **{c: float(v) for c, v in zip(_COLS, means)}})
+            record.fill_(math.nan)
+            bar.update(len(rows))
+            bar.set_postfix(ce=f"{history[-1]['ce']:.3f}", mi=f"{history[-1]['mi']:.2f}")
+        if step % eval_every == 0 or step == steps:
+            evals.append({"step": step, "epoch": step / steps_per_epoch,
+                          **_evaluate(averaged.module if averaged is not None else clf, mine, data)})
+    bar.close()
+    history = pd.DataFrame(history, columns=["step", "epoch", "lr", *_COLS])
+    evals = pd.DataFrame(evals, columns=["step", "epoch", "test_error", "mi_test"])
+    return history, evals, (averaged.module if averaged is not None else None)
+
+
+def _check_finite(rows: torch.Tensor, first_step: int, has_critic: bool) -> None:
+    """Raise if the classifier's or the critic's loss went non-finite; name the first bad step."""
+    bad = ~torch.isfinite(rows[:, _COLS.index("loss")])
+    if has_critic:  # without a critic its column is NaN by design
+        bad |= ~torch.isfinite(rows[:, _COLS.index("critic_loss")])
+    if bad.any():
+        step = first_step + int(bad.nonzero()[0, 0])
+        raise TrainingDivergedError(
+            f"the information-bottleneck loss became non-finite at step {step}; lower lr or critic_lr, lower beta, "
+            "or check that the images are finite and in [0, 1]")
+
+
+@torch.no_grad()
+def _evaluate(clf: Classifier, mine: MINE | None, data: dict, rows: int = 2000) -> dict:
+    """Test error with one draw of z, and the critic's DV bound on (x_test, z) in eval mode."""
+    was = clf.training
+    clf.eval()
+    x, y = data["x_test"], data["y_test"]
+    zs, wrong = [], 0
+    for i in range(0, len(x), rows):
+        logits, code = clf(x[i:i + rows])
+        wrong += int((logits.argmax(dim=-1) != y[i:i + rows]).sum())
+        zs.append(code.z)
+    clf.train(was)
+    out = {"test_error": 100.0 * wrong / len(x), "mi_test": math.nan}
+    if mine is not None and len(x) >= 2:
+        z = torch.cat(zs)
+        mine_was = mine.training
+        mine.eval()
+        t_joint = torch.cat([mine.network(x[i:i + rows], z[i:i + rows]) for i in range(0, len(x), rows)])
+        z_marg = torch.roll(z, 1, dims=0)  # each x with another row's z: the product of marginals
+        t_marg = torch.cat([mine.network(x[i:i + rows], z_marg[i:i + rows]) for i in range(0, len(x), rows)])
+        mine.train(mine_was)
+        out["mi_test"] = float(dv_bound(t_joint, t_marg))
+    return out

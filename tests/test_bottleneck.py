@@ -1,0 +1,292 @@
+"""Information bottleneck: the three encoders, VIB's KL, the one training loop, and Table 3's checks."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.nn import functional as F
+
+from minelib import TrainingDivergedError
+from minelib.bottleneck import (MODELS, BottleneckModel, StochasticEncoder, gaussian_kl, make_model,
+                                train_bottleneck)
+from minelib.experiments import table3_mnist_bottleneck as t3
+
+# Small sizes keep every test well under a second of training.
+SMALL = dict(x_dim=20, hidden=(32, 32), z_dim=8, critic_hidden=(16, 16))
+
+
+def _blobs(n, seed=0, classes=4):
+    """Images in [0, 1]: class k lights up its own block of pixels, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    x = 0.2 * rng.random((n, 20))
+    for k in range(classes):
+        x[y == k, 5 * k:5 * k + 5] += 0.7
+    return x.clip(0, 1).astype(np.float32), y
+
+
+def _train(model, epochs=2, n=400, **kw):
+    x, y = _blobs(n)
+    xt, yt = _blobs(200, seed=1)
+    kw = dict(dict(batch_size=50, lr=2e-3, critic_lr=1e-3, progress=False, test_samples=4), **kw)
+    return train_bottleneck(model, x, y, xt, yt, epochs=epochs, **kw)
+
+
+# --- architecture -----------------------------------------------------------------------------------
+
+def test_table3_architecture():
+    """PAPER_SPEC 9: 784-1024-1024 ReLU trunk, z of 256, linear softmax decoder, the noisy 2 x 512 critic."""
+    m = make_model("MINE (Propagated)")
+    enc = m.encoder
+    assert [tuple(layer.weight.shape) for layer in enc.layers] == [(1024, 784 + 100), (1024, 1024)]
+    assert tuple(enc.head.weight.shape) == (256, 1024) and enc.noise_dim == 100
+    assert tuple(m.classifier.decoder.weight.shape) == (10, 256)
+    net = m.mine.network
+    assert [tuple(w.shape[1:]) for w in net.weights] == [(784 + 256, 512), (512, 512), (512, 1)]
+    assert (net.input_noise, net.hidden_noise, net.activation) == (0.3, 0.5, "elu")
+    assert m.mine.bound == "dv" and m.mine.ema_rate == 0.01 and m.beta == 1e-3
+    gauss = make_model("VIB")
+    assert tuple(gauss.encoder.head.weight.shape) == (512, 1024) and gauss.mine is None
+    assert make_model("MINE (Additive)").encoder.input_sigma == 0.3
+    assert set(MODELS) == {"VIB", "MINE (Gaussian)", "MINE (Propagated)", "MINE (Additive)"}
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "additive", "propagated"])
+def test_encoders_are_stochastic_with_the_right_shapes(kind):
+    torch.manual_seed(0)
+    enc = StochasticEncoder(kind, x_dim=20, hidden=(32, 32), z_dim=8)
+    x = torch.rand(30, 20) * 2 - 1
+    code = enc(x)
+    assert code.z.shape == (30, 8)
+    assert (code.mu is not None) == (kind == "gaussian")
+    assert not torch.equal(enc(x).z, enc(x).z)  # noise is drawn in every call
+    assert enc.sample(x, 5).shape == (5, 30, 8)
+    enc.eval()
+    assert not torch.equal(enc(x).z, enc(x).z)  # the encoder is a distribution in eval mode too
+
+
+def test_gaussian_encoder_scale_is_softplus_shifted_by_five():
+    torch.manual_seed(0)
+    enc = StochasticEncoder("gaussian", x_dim=20, hidden=(32,), z_dim=8)
+    x = torch.rand(10, 20)
+    code = enc(x)
+    mu, s = enc.head(F.relu(enc.layers[0](x))).chunk(2, dim=-1)
+    torch.testing.assert_close(code.mu, mu)
+    torch.testing.assert_close(code.sigma, F.softplus(s - 5.0))
+    draws = enc.sample(x, 4000)
+    torch.testing.assert_close(draws.mean(0), mu, atol=4 * code.sigma.max().item() / math.sqrt(4000) + 1e-6, rtol=0)
+
+
+def test_additive_and_propagated_noise_enter_where_the_paper_says():
+    x = torch.rand(10, 20) * 2 - 1
+    add = StochasticEncoder("additive", x_dim=20, hidden=(32,), z_dim=8, input_sigma=0.3)
+    torch.manual_seed(1)
+    z = add(x).z
+    torch.manual_seed(1)
+    noisy = x + 0.3 * torch.randn_like(x)
+    torch.testing.assert_close(z, add.head(F.relu(add.layers[0](noisy))))
+    add.input_sigma = 0.0
+    assert torch.equal(add(x).z, add(x).z)  # no noise, no randomness
+
+    prop = StochasticEncoder("propagated", x_dim=20, hidden=(32,), z_dim=8, noise_dim=6)
+    torch.manual_seed(2)
+    z = prop(x).z
+    torch.manual_seed(2)
+    eps = torch.randn(10, 6)
+    torch.testing.assert_close(z, prop.head(F.relu(prop.layers[0](torch.cat([x, eps], 1)))))
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    mu, sigma = torch.randn(5, 8), torch.rand(5, 8) + 0.05
+    want = torch.distributions.kl_divergence(torch.distributions.Normal(mu, sigma),
+                                             torch.distributions.Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(gaussian_kl(mu, sigma), want)
+    assert torch.isfinite(gaussian_kl(mu, torch.zeros(5, 8))).all()  # sigma underflow stays finite
+
+
+def test_predict_proba_averages_softmax_over_samples():
+    torch.manual_seed(0)
+    clf = BottleneckModel("gaussian", "vib", **{k: v for k, v in SMALL.items() if k != "critic_hidden"}).classifier
+    with torch.no_grad():
+        clf.encoder.head.bias[8:] += 6.0  # a wide posterior, so draws differ
+    x = torch.rand(50, 20)
+    p = clf.predict_proba(x, samples=12, rows=16)
+    assert p.shape == (50, 10)
+    torch.testing.assert_close(p.sum(-1), torch.ones(50))
+    torch.manual_seed(3)
+    p = clf.predict_proba(x, samples=12)
+    torch.manual_seed(3)
+    want = F.softmax(clf.decoder(clf.encoder.sample(x, 12)), -1).mean(0)
+    torch.testing.assert_close(p, want)
+    err = clf.error_rate(x, torch.zeros(50, dtype=torch.long))
+    assert 0 <= err <= 100 and (err * 50 / 100) == round(err * 50 / 100)
+
+
+def test_model_arguments_are_checked():
+    with pytest.raises(ValueError, match="VIB regulariser needs the Gaussian encoder"):
+        BottleneckModel("additive", "vib")
+    with pytest.raises(ValueError, match="unknown encoder 'dropout'; accepted: additive, gaussian, propagated"):
+        BottleneckModel("dropout", "mine")
+    with pytest.raises(ValueError, match="unknown regularizer 'kl'"):
+        BottleneckModel("gaussian", "kl")
+    with pytest.raises(ValueError, match="beta must lie in"):
+        BottleneckModel("gaussian", "mine", beta=-1.0)
+    with pytest.raises(ValueError, match="unknown model 'MINE'; accepted: VIB, MINE"):
+        make_model("MINE")
+
+
+def test_initial_weights_are_seeded_without_touching_the_global_generator():
+    torch.manual_seed(5)
+    before = torch.rand(1)
+    torch.manual_seed(5)
+    a = BottleneckModel("propagated", "mine", seed=7, **SMALL)
+    after = torch.rand(1)
+    b = BottleneckModel("propagated", "mine", seed=7, **SMALL)
+    assert torch.equal(before, after)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+# --- training -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_table3_model_learns_with_the_one_loop(name):
+    model = make_model(name, seed=0, **SMALL)
+    res = _train(model, epochs=4, eval_every=4)
+    assert res.test_error < 30  # chance is 75%
+    h, ev = res.history, res.evals
+    assert list(h.columns) == ["step", "epoch", "lr", "loss", "ce", "train_error", "kl", "mi", "critic_loss"]
+    assert h["step"].iloc[-1] == res.settings["steps"] == 4 * 8
+    assert h["ce"].iloc[-1] < h["ce"].iloc[0]
+    assert list(ev["step"]) == list(range(4, 33, 4)) and ev["test_error"].between(0, 100).all()
+    if name == "VIB":
+        assert (h["kl"] > 0).all() and h["mi"].isna().all() and ev["mi_test"].isna().all()
+        np.testing.assert_allclose(h["loss"], h["ce"] + 1e-3 * h["kl"], rtol=1e-5)
+    else:
+        assert np.isfinite(h["mi"]).all() and np.isfinite(ev["mi_test"]).all() and h["kl"].isna().all()
+        np.testing.assert_allclose(h["loss"], h["ce"] + 1e-3 * h["mi"], rtol=1e-4, atol=1e-6)
+
+
+def test_learning_rates_decay_on_schedule_for_both_networks():
+    res = _train(make_model("MINE (Gaussian)", seed=0, **SMALL), epochs=5, lr=1e-3, critic_lr=4e-4, lr_decay=0.5,
+                 decay_every=2, log_every=8)
+    assert res.history["lr"].tolist() == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]
+    assert res.settings["critic_lr"] == 4e-4 and res.settings["lr_decay"] == 0.5
+
+
+def test_critic_loss_never_reaches_the_encoder_and_vice_versa():
+    """With beta 0, MINE's classifier follows plain cross-entropy exactly, and its critic follows a
+    passive critic (one that only reports I(X; Z)) exactly: the two gradients stay apart."""
+    kw = dict(input_sigma=0.0, **SMALL)  # a deterministic encoder: the same noise draws in both runs
+    a = _train(BottleneckModel("additive", "mine", beta=0.0, seed=1, **kw), seed=3).model
+    b = _train(BottleneckModel("additive", "none", beta=0.0, seed=1, monitor_mi=True, **kw), seed=3).model
+    for pa, pb in zip(a.classifier.parameters(), b.classifier.parameters()):
+        torch.testing.assert_close(pa, pb)
+    for pa, pb in zip(a.mine.parameters(), b.mine.parameters()):
+        torch.testing.assert_close(pa, pb)
+    c = _train(BottleneckModel("additive", "mine", beta=1.0, seed=1, **kw), seed=3).model
+    assert not torch.equal(c.encoder.head.weight, a.encoder.head.weight)  # with beta > 0 MI does reach it
+
+
+def test_training_is_seeded_and_leaves_inputs_and_global_rng_alone():
+    x, y = _blobs(200)
+    x0 = x.copy()
+    torch.manual_seed(11)
+    state = torch.get_rng_state()
+    runs = [train_bottleneck(make_model("MINE (Additive)", seed=0, **SMALL), x, y, x, y, epochs=1, batch_size=50,
+                             seed=s, progress=False, test_samples=2) for s in (4, 4, 5)]
+    assert torch.equal(torch.get_rng_state(), state)
+    np.testing.assert_array_equal(x, x0)  # 2x - 1 is applied to a copy
+    pd.testing.assert_frame_equal(runs[0].history, runs[1].history)
+    assert runs[0].test_error == runs[1].test_error
+    assert not runs[0].history["ce"].equals(runs[2].history["ce"])
+
+
+def test_polyak_averaging_is_optional_and_a_zero_decay_is_the_raw_weights():
+    raw = _train(make_model("VIB", seed=0, **SMALL), seed=2)
+    same = _train(make_model("VIB", seed=0, **SMALL), seed=2, polyak=0.0)
+    averaged = _train(make_model("VIB", seed=0, **SMALL), seed=2, polyak=0.9)
+    assert raw.settings["polyak"] is None  # off by default
+    assert same.test_error == raw.test_error
+    pd.testing.assert_frame_equal(same.evals, raw.evals)
+    assert 0 <= averaged.test_error <= 100 and averaged.settings["polyak"] == 0.9
+
+
+def test_a_non_finite_loss_stops_training_and_names_the_step():
+    model = make_model("MINE (Gaussian)", seed=0, **SMALL)
+    calls = {"n": 0}
+
+    def poison(module, inputs, output):
+        calls["n"] += 1
+        return output * math.nan if calls["n"] == 7 else output
+
+    model.classifier.decoder.register_forward_hook(poison)
+    with pytest.raises(TrainingDivergedError, match="non-finite at step 7"):
+        _train(model, log_every=5)
+    vib = make_model("VIB", seed=0, **SMALL)
+    with torch.no_grad():
+        vib.classifier.decoder.weight.fill_(math.inf)
+    with pytest.raises(TrainingDivergedError, match="at step 1;"):
+        _train(vib)
+
+
+def test_bad_data_and_settings_raise_clearly():
+    model = make_model("VIB", seed=0, **SMALL)
+    x, y = _blobs(100)
+    with pytest.raises(ValueError, match=r"x_train must be images scaled to \[0, 1\]"):
+        train_bottleneck(model, x * 2 - 1, y, x, y, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"x_test must have shape \(n, 20\)"):
+        train_bottleneck(model, x, y, x[:, :10], y, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"y_train must hold labels in 0..9"):
+        train_bottleneck(model, x, y + 10, x, y, epochs=1, progress=False)
+    with pytest.raises(TypeError, match="y_train must hold integer class labels"):
+        train_bottleneck(model, x, y.astype(float), x, y, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="x_train contains NaN"):
+        train_bottleneck(model, np.full_like(x, np.nan), y, x, y, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="batch_size=200 is more than the 100 training images"):
+        train_bottleneck(model, x, y, x, y, epochs=1, batch_size=200, progress=False)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+        train_bottleneck(model, x, y, x, y, epochs=0, progress=False)
+    with pytest.raises(TypeError, match="model must be a BottleneckModel"):
+        train_bottleneck(torch.nn.Linear(2, 2), x, y, x, y, epochs=1)
+
+
+# --- Table 3's experiment module --------------------------------------------------------------------
+
+def _fake_result(errors: dict, seeds=1):
+    rows = [(m, s, e + 0.01 * s, 0.5, 1.0) for m, e in errors.items() for s in range(seeds)]
+    settings = {m: {"epochs": 1, "critic": m != "VIB"} for m in errors}
+    return {"errors": pd.DataFrame(rows, columns=["model", "seed", "test_error", "mi_test", "seconds"]),
+            "settings": {"models": settings, "seconds": {}}}
+
+
+def test_table3_claims_follow_the_numbers_and_smoke_is_not_judged():
+    paper_like = _fake_result({"VIB": 3.0, "MINE (Gaussian)": 2.8, "MINE (Propagated)": 2.7, "MINE (Additive)": 2.5})
+    beats, order = t3.claims(paper_like, "quick")
+    assert beats["held"] is True and order["held"] is True
+    assert "VIB 3.00% (paper 1.37%)" in beats["detail"] and "1 epoch(s) of the paper's 200" in beats["detail"]
+    assert all(c["held"] is None for c in t3.claims(paper_like, "smoke"))
+    swapped = _fake_result({"VIB": 3.0, "MINE (Gaussian)": 2.6, "MINE (Propagated)": 2.7, "MINE (Additive)": 3.1})
+    beats, order = t3.claims(swapped, "paper")
+    assert beats["held"] is False and "At or below VIB: MINE (Gaussian), MINE (Propagated)." in beats["detail"]
+    assert order["held"] is False and "best first: MINE (Gaussian) 2.60% < MINE (Propagated)" in order["detail"]
+    partial = _fake_result({"VIB": 3.0, "MINE (Additive)": 2.5})
+    assert [c["held"] for c in t3.claims(partial, "quick")] == [None]
+
+
+def test_table3_summary_metrics_and_settings():
+    res = _fake_result({"MINE (Additive)": 2.5, "VIB": 3.0, "MINE (Gaussian)": 2.8, "MINE (Propagated)": 2.7},
+                       seeds=3)
+    s = t3.summary(res)
+    assert list(s["model (error %)"]) == list(MODELS) and list(s["paper"]) == [1.37, 1.26, 1.24, 1.19]
+    assert s.loc[0, "seeds"] == 3 and s.loc[0, "ours_std"] == pytest.approx(0.01)
+    m = t3.metrics(res)
+    assert set(t3.PAPER) <= set(m) and m["error_pct_vib"] == pytest.approx(3.01)
+    cfg = t3.settings("paper")
+    assert (cfg["epochs"], cfg["seeds"], cfg["batch_size"], cfg["lr"], cfg["beta"], cfg["test_samples"]) == \
+        (200, 5, 100, 1e-4, 1e-3, 12)
+    assert cfg["polyak"] is None and cfg["adam_betas"] == [0.5, 0.999] and cfg["lr_decay"] == 0.97
+    assert t3.settings("quick")["n_train"] is None  # the full 60k set
+    with pytest.raises(ValueError, match="unknown model"):
+        t3.settings("smoke", models=["VIB", "MINE (Dropout)"])
