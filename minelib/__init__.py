@@ -8,13 +8,15 @@ Public API::
     mine = minelib.MINE(x_dim, z_dim)             # torch module: mine.lower_bound(x, z) as a loss term
 """
 from .bounds import dv_bound, nwj_bound
+from .clipping import adaptive_clip
 from .data import correlated_gaussian, gaussian_mi
 from .estimator import MINE, MIEstimate, TrainingDivergedError, estimate_mi
 from .ksg import ksg_mi
+from .metrics import grid_mode_metrics, spiral_coverage
 from .networks import StatisticsNetwork
 
 __version__ = "0.1.0"
 __all__ = [
-    "MINE", "MIEstimate", "StatisticsNetwork", "TrainingDivergedError", "correlated_gaussian",
-    "dv_bound", "estimate_mi", "gaussian_mi", "ksg_mi", "nwj_bound",
+    "MINE", "MIEstimate", "StatisticsNetwork", "TrainingDivergedError", "adaptive_clip", "correlated_gaussian",
+    "dv_bound", "estimate_mi", "gaussian_mi", "grid_mode_metrics", "ksg_mi", "nwj_bound", "spiral_coverage",
 ]

@@ -1,0 +1,263 @@
+"""MINEGAN pieces: 2-D samplers, adaptive clipping (eq. 36), mode metrics, the GAN training loop."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from minelib import TrainingDivergedError
+from minelib.clipping import adaptive_clip, global_norm
+from minelib.gan import HISTORY_COLUMNS, Discriminator, Generator, generate, train_gan
+from minelib.metrics import grid_mode_metrics, spiral_arc_length, spiral_coverage
+from minelib.toy2d import GRID_MEANS, grid_gaussians, swiss_roll, swiss_roll_curve
+
+TINY = dict(g_hidden=(16, 16), d_hidden=(16, 16), t_hidden=(16, 16), batch_size=32, lr=1e-3,
+            device="cpu", progress=False)
+
+
+# ---------------------------------------------------------------- samplers
+
+def test_swiss_roll_follows_its_definition():
+    x, pos = swiss_roll(20_000, seed=3)
+    assert x.shape == (20_000, 2) and x.dtype == np.float32 and pos.shape == (20_000,)
+    assert pos.min() >= 0 and pos.max() <= 2
+    resid = x - swiss_roll_curve(pos)
+    assert np.allclose(resid.mean(0), 0, atol=0.005) and np.allclose(resid.std(0), 0.1, atol=0.005)
+    r = np.linalg.norm(swiss_roll_curve(pos), axis=1)
+    assert np.allclose(r, (2 * pos + 1) / 3, atol=1e-5)
+    # the curve's start and end: r = 1/3 at pos 0 (on the +y axis), r = 5/3 at pos 2
+    assert np.allclose(swiss_roll_curve([0.0, 2.0]), [[0, 1 / 3], [0, 5 / 3]], atol=1e-12)
+
+
+def test_grid_gaussians_follows_its_definition():
+    x, mode = grid_gaussians(50_000, seed=1)
+    assert x.shape == (50_000, 2) and x.dtype == np.float32
+    assert set(np.unique(mode)) == set(range(25))
+    assert sorted(set(GRID_MEANS[:, 0])) == [-4, -2, 0, 2, 4]
+    resid = x - GRID_MEANS[mode]
+    assert np.allclose(resid.std(0), 0.05, atol=0.002)
+    counts = np.bincount(mode, minlength=25)
+    assert counts.min() > 0.8 * 2000 and counts.max() < 1.2 * 2000   # uniform mixture
+
+
+def test_samplers_are_seeded():
+    for f in (swiss_roll, grid_gaussians):
+        a, b, c = f(100, seed=7)[0], f(100, seed=7)[0], f(100, seed=8)[0]
+        assert np.array_equal(a, b) and not np.array_equal(a, c)
+        g = np.random.default_rng(5)
+        assert np.array_equal(f(10, g)[0], f(10, np.random.default_rng(5))[0])   # a Generator works too
+
+
+def test_samplers_reject_bad_sizes():
+    with pytest.raises(ValueError, match="n must be"):
+        swiss_roll(0)
+    with pytest.raises(TypeError, match="n must be"):
+        grid_gaussians(2.5)
+
+
+# ---------------------------------------------------------------- adaptive clipping
+
+def _grads(seed, scale):
+    g = torch.Generator().manual_seed(seed)
+    return [scale * torch.randn(5, 3, generator=g), scale * torch.randn(3, generator=g)]
+
+
+def test_clipping_caps_the_norm_and_keeps_the_direction():
+    g_u, g_m = _grads(0, 1.0), _grads(1, 50.0)
+    out = adaptive_clip(g_u, g_m)
+    flat = lambda gs: torch.cat([g.reshape(-1) for g in gs])
+    assert torch.isclose(out.norm_u, flat(g_u).norm()) and torch.isclose(out.norm_m, flat(g_m).norm())
+    assert out.norm_m > out.norm_u
+    adapted = flat(out.adapted)
+    assert adapted.norm() <= out.norm_u * (1 + 1e-6)
+    assert torch.isclose(adapted.norm(), out.norm_u)      # min(|g_u|, |g_m|) = |g_u|
+    cos = torch.dot(adapted, flat(g_m)) / (adapted.norm() * flat(g_m).norm())
+    assert torch.isclose(cos, torch.tensor(1.0), atol=1e-6)  # same direction as g_m
+    assert global_norm(out.adapted) <= global_norm(g_u) * (1 + 1e-6)
+
+
+def test_clipping_is_a_no_op_when_the_mi_gradient_is_smaller():
+    g_u, g_m = _grads(0, 10.0), _grads(1, 0.1)
+    out = adaptive_clip(g_u, g_m)
+    assert out.norm_m <= out.norm_u
+    for a, m in zip(out.adapted, g_m):
+        assert torch.allclose(a, m, rtol=1e-6, atol=0)
+    equal = adaptive_clip(g_m, g_m)   # |g_m| = |g_u|: still unchanged
+    assert all(torch.allclose(a, m) for a, m in zip(equal.adapted, g_m))
+
+
+def test_clipping_handles_zero_and_missing_gradients():
+    g_u = _grads(0, 1.0)
+    out = adaptive_clip(g_u, [torch.zeros(5, 3), torch.zeros(3)])
+    assert out.norm_m == 0 and all(torch.equal(a, torch.zeros_like(a)) for a in out.adapted)
+    out = adaptive_clip(g_u, [None, 100 * torch.ones(3)])   # a parameter the MI term does not reach
+    assert out.adapted[0].shape == (5, 3) and torch.equal(out.adapted[0], torch.zeros(5, 3))
+    assert torch.isclose(global_norm(out.adapted), out.norm_u)
+    out = adaptive_clip([torch.zeros(5, 3), torch.zeros(3)], _grads(1, 1.0))   # |g_u| = 0: MI term off
+    assert all(torch.equal(a, torch.zeros_like(a)) for a in out.adapted)
+    with pytest.raises(ValueError, match="same parameters"):
+        adaptive_clip(g_u, g_u[:1])
+    with pytest.raises(ValueError, match="shape"):
+        adaptive_clip(g_u, [torch.ones(3, 5), torch.ones(3)])
+
+
+# ---------------------------------------------------------------- metrics
+
+def test_grid_metrics_on_the_means_themselves():
+    m = grid_mode_metrics(np.repeat(GRID_MEANS, 4, axis=0))
+    assert m["modes"] == 25 and m["hq_percent"] == 100.0 and m["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
+    assert m["counts"] == [4] * 25
+
+
+def test_grid_metrics_all_at_one_mode():
+    m = grid_mode_metrics(np.tile(GRID_MEANS[7], (500, 1)) + 0.01)
+    assert m["modes"] == 1 and m["hq_percent"] == 100.0
+    assert m["reverse_kl"] == pytest.approx(math.log(25))
+
+
+def test_grid_metrics_quality_threshold_and_no_hq():
+    # 3 std of 0.05 = 0.15: 0.14 away is high quality, 0.16 is not
+    pts = np.array([[0.14, 0.0], [2.0, 0.16], [1.0, 1.0], [10.0, 10.0]])
+    m = grid_mode_metrics(pts)
+    assert m["modes"] == 1 and m["hq_percent"] == 25.0 and m["reverse_kl"] == pytest.approx(math.log(25))
+    m = grid_mode_metrics(np.array([[1.0, 1.0], [3.0, 3.0]]))
+    assert m["modes"] == 0 and m["hq_percent"] == 0.0 and math.isnan(m["reverse_kl"])
+
+
+def test_grid_metrics_on_data_and_on_half_the_modes():
+    x, _ = grid_gaussians(10_000, seed=0)
+    m = grid_mode_metrics(x)
+    assert m["modes"] == 25 and 98 < m["hq_percent"] < 99.5   # 1 - exp(-4.5) = 98.9%
+    assert m["reverse_kl"] < 0.01
+    # equal mass on 5 modes: KL = log(25 / 5)
+    m = grid_mode_metrics(np.repeat(GRID_MEANS[:5], 10, axis=0))
+    assert m["modes"] == 5 and m["reverse_kl"] == pytest.approx(math.log(5))
+
+
+def test_spiral_coverage_of_data_and_of_a_collapsed_generator():
+    assert spiral_arc_length() == pytest.approx(4 * np.pi, rel=0.01)
+    x, _ = swiss_roll(2000, seed=0)
+    m = spiral_coverage(x)
+    assert m["coverage"] >= 99 and m["on_arc_percent"] > 99 and m["bins"] == 100
+    # the noiseless curve, uniform in arc length: every bin, every point on the arc
+    s = np.linspace(0, 2, 20_001)
+    m = spiral_coverage(swiss_roll_curve(s))
+    assert m["coverage"] == 100 and m["on_arc_percent"] == 100.0
+    # a generator collapsed onto one point of the arc covers one bin
+    m = spiral_coverage(np.tile(swiss_roll_curve([1.0]), (500, 1)))
+    assert m["coverage"] == 1
+    # only the inner half of the positions: the inner part of the arc (r grows, so less than half its length)
+    x, pos = swiss_roll(4000, seed=1)
+    m = spiral_coverage(x[pos < 1.0])
+    assert 20 <= m["coverage"] <= 40
+    # points far off the curve do not count
+    m = spiral_coverage(np.array([[3.0, 3.0], [-3.0, 0.0]]))
+    assert m["coverage"] == 0 and m["on_arc_percent"] == 0.0
+
+
+def test_metrics_reject_bad_samples():
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        grid_mode_metrics(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        spiral_coverage(np.array([[np.nan, 0.0]]))
+
+
+# ---------------------------------------------------------------- networks and training
+
+def test_networks_shapes():
+    G, D = Generator(2, 2, (500, 500)), Discriminator(2, (400, 400, 400))
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules()) == 2
+    assert G(torch.randn(100, 2)).shape == (100, 2)
+    p = D.prob(torch.randn(7, 2))
+    assert p.shape == (7,) and ((p > 0) & (p < 1)).all()
+
+
+def test_train_gan_smoke_is_finite_and_deterministic():
+    x, _ = grid_gaussians(2000, seed=0)
+    a = train_gan(x, beta=1.0, steps=30, record_at=[0, 10, 30], n_record=200, seed=3, **TINY)
+    b = train_gan(x, beta=1.0, steps=30, record_at=[0, 10, 30], n_record=200, seed=3, **TINY)
+    c = train_gan(x, beta=1.0, steps=30, record_at=[30], n_record=200, seed=4, **TINY)
+    assert sorted(a.samples) == [0, 10, 30] and a.samples[30].shape == (200, 2)
+    assert list(a.history.columns) == HISTORY_COLUMNS and len(a.history) == 30
+    assert np.isfinite(a.history.to_numpy()).all()
+    assert np.array_equal(a.samples[30], b.samples[30]) and a.history.equals(b.history)
+    assert not np.array_equal(a.samples[30], c.samples[30])
+    # clipping: the applied MI gradient never exceeds the adversarial one
+    h = a.history
+    assert (h.norm_a <= h.norm_u * (1 + 1e-5)).all()
+    assert np.allclose(h.norm_a, np.minimum(h.norm_u, h.norm_m), rtol=1e-5)
+
+
+def test_train_gan_does_not_touch_global_rng_and_recording_does_not_perturb():
+    x, _ = grid_gaussians(1000, seed=0)
+    torch.manual_seed(0)
+    before = torch.rand(1)
+    torch.manual_seed(0)
+    a = train_gan(x, beta=0.5, steps=20, record_at=[5, 20], n_record=50, **TINY)
+    assert torch.equal(torch.rand(1), before)
+    b = train_gan(x, beta=0.5, steps=20, record_at=[20], n_record=50, **TINY)
+    assert np.array_equal(a.samples[20], b.samples[20])
+
+
+def test_train_gan_beta_zero_and_unclipped():
+    x, _ = swiss_roll(1000, seed=0)
+    gan = train_gan(x, beta=0.0, steps=10, record_at=[10], n_record=50, **TINY)
+    assert gan.mine is None and gan.history["mi"].isna().all()
+    assert (gan.history.norm_m == 0).all() and (gan.history.norm_a == 0).all() and (gan.history.norm_u > 0).all()
+    raw = train_gan(x, beta=50.0, steps=10, clip=False, record_at=[10], n_record=50, **TINY)
+    assert np.allclose(raw.history.norm_a, raw.history.norm_m)
+    assert (raw.history.norm_a > raw.history.norm_u).any()   # unclipped, beta 50: the MI gradient dominates
+
+
+def test_train_gan_accepts_a_sampler_and_generate_is_seeded():
+    run = train_gan(swiss_roll, beta=1.0, steps=5, record_at=[5], n_record=20, **TINY)
+    assert np.isfinite(run.samples[5]).all()
+    assert np.array_equal(generate(run.generator, 30, seed=1), generate(run.generator, 30, seed=1))
+
+
+def test_train_gan_validates_and_names_the_diverged_step():
+    x, _ = grid_gaussians(500, seed=0)
+    with pytest.raises(ValueError, match="record_at"):
+        train_gan(x, steps=5, record_at=[10], **TINY)
+    with pytest.raises(ValueError, match="beta"):
+        train_gan(x, beta=-1.0, steps=5, **TINY)
+    with pytest.raises(ValueError, match="NaN"):
+        train_gan(np.full((10, 2), np.nan), steps=5, **TINY)
+    # Adam moves each weight by about lr per step: lr 1e30 overflows float32 within a few iterations
+    with pytest.raises(TrainingDivergedError, match=r"non-finite at iteration [1-3]\b"):
+        train_gan(x, beta=1.0, steps=6, chunk=3, **{**TINY, "lr": 1e30})
+
+
+# ---------------------------------------------------------------- the experiments (Fig 3, Fig 4)
+
+def test_fig3_experiment_smoke_run():
+    from minelib.experiments import fig3_swiss_roll_gan as exp
+
+    cfg = exp.settings("smoke", steps=10)
+    assert cfg["snapshots"] == [2, 6, 10]
+    with pytest.raises(ValueError, match="snapshots"):
+        exp.settings("smoke", snapshots=[5, 50])
+    result = exp.run(cfg, device="cpu", progress=False)
+    assert len(exp.invariants(result)) == 3
+    s = exp.summary(result)
+    assert set(s["model"]) == {"GAN", "MINEGAN"} and sorted(set(s["step"])) == [2, 6, 10]
+    claims = exp.claims(result, "smoke")
+    assert claims and all(c["held"] is None for c in claims)
+    assert all(isinstance(c["held"], bool) for c in exp.claims(result, "quick"))
+
+
+def test_fig4_experiment_smoke_run_with_ablation():
+    from minelib.experiments import fig4_25gaussians_gan as exp
+
+    cfg = exp.settings("smoke", steps=10, curve_every=5)
+    result = exp.run(cfg, device="cpu", progress=False)
+    assert len(exp.invariants(result)) == 5
+    t = exp.summary(result)
+    assert list(t["model"]) == ["GAN", "MINEGAN", "data"] and t.loc[2, "modes_mean"] == 25
+    a = exp.ablation_summary(result)
+    assert len(a) == 4 and set(a["beta"]) == {1.0, 10.0} and set(a["clip"]) == {True, False}
+    assert (a[a["clip"]]["max_norm_a_over_u"] <= 1 + 1e-5).all()
+    # the clipped beta-1 run of the ablation is the main MINEGAN run, not trained twice
+    assert np.array_equal(result["ablation_samples"][(1.0, True, 0)], result["samples"][("MINEGAN", 0)])
+    assert all(c["held"] is None for c in exp.claims(result, "smoke"))
+    assert len(exp.claims(result, "quick")) == 5
