@@ -23,7 +23,7 @@ def dv_bound(t_joint: torch.Tensor, t_marg: torch.Tensor) -> torch.Tensor:
 
     ``I_DV = E_P[T] - log E_Q[e^T]``; tight for ``T = log dP/dQ + C`` (eq. 9).
     """
-    return t_joint.mean(dim=-1) - log_mean_exp(t_marg)
+    return bound_from_parts("dv", t_joint.mean(dim=-1), log_mean_exp(t_marg))
 
 
 def nwj_bound(t_joint: torch.Tensor, t_marg: torch.Tensor) -> torch.Tensor:
@@ -32,15 +32,21 @@ def nwj_bound(t_joint: torch.Tensor, t_marg: torch.Tensor) -> torch.Tensor:
     ``I_NWJ = E_P[T] - E_Q[e^(T-1)]``; tight for ``T = 1 + log dP/dQ``. For any fixed T it is at
     most the DV bound (paper footnote 3).
     """
-    return t_joint.mean(dim=-1) - torch.exp(log_mean_exp(t_marg - 1.0))
+    return bound_from_parts("nwj", t_joint.mean(dim=-1), log_mean_exp(t_marg))
 
 
 def bound_value(bound: str, t_joint: torch.Tensor, t_marg: torch.Tensor) -> torch.Tensor:
     """The value of ``bound`` ("dv" or "nwj") on the given scores."""
+    return bound_from_parts(bound, t_joint.mean(dim=-1), log_mean_exp(t_marg))
+
+
+def bound_from_parts(bound: str, mean_joint: torch.Tensor, lme_marg: torch.Tensor) -> torch.Tensor:
+    """Both bounds depend on the scores only through ``mean T_joint`` and ``log mean e^T_marg``;
+    a training step computes those once and derives value, loss and moving average from them."""
     if bound == "dv":
-        return dv_bound(t_joint, t_marg)
+        return mean_joint - lme_marg
     if bound == "nwj":
-        return nwj_bound(t_joint, t_marg)
+        return mean_joint - torch.exp(lme_marg - 1.0)  # E_Q[e^(T-1)] = e^(log E_Q[e^T] - 1)
     raise ValueError(f"unknown bound {bound!r}; accepted: {', '.join(BOUNDS)}")
 
 
@@ -54,16 +60,22 @@ def corrected_dv_surrogate(
     instead (``log_ema = log m``, treated as a constant). The surrogate's *value* is meaningless:
     report :func:`dv_bound` instead. Computed in log space so large scores cannot overflow.
     """
-    return t_joint.mean(dim=-1) - torch.exp(log_mean_exp(t_marg) - log_ema.detach())
+    return corrected_dv_from_parts(t_joint.mean(dim=-1), log_mean_exp(t_marg), log_ema)
 
 
-def update_log_ema(log_ema: torch.Tensor | None, t_marg: torch.Tensor, rate: float) -> torch.Tensor:
+def corrected_dv_from_parts(mean_joint: torch.Tensor, lme_marg: torch.Tensor, log_ema: torch.Tensor) -> torch.Tensor:
+    """:func:`corrected_dv_surrogate` from ``mean T_joint`` and ``log mean e^T_marg``."""
+    return mean_joint - torch.exp(lme_marg - log_ema.detach())
+
+
+def update_log_ema(log_ema: torch.Tensor | None, lme_marg: torch.Tensor, rate: float) -> torch.Tensor:
     """One step of ``m_t = (1 - rate) m_{t-1} + rate * mean e^T`` in log space.
 
-    ``log_ema`` is None before the first step, where the average starts at the first batch's value.
-    ``rate = 1`` makes ``m_t`` the current batch mean: the plain (biased) DV gradient.
+    ``lme_marg`` is this batch's ``log mean e^T_marg`` (:func:`log_mean_exp`). ``log_ema`` is None
+    before the first step, where the average starts at the first batch's value. ``rate = 1`` makes
+    ``m_t`` the current batch mean: the plain (biased) DV gradient.
     """
-    batch = log_mean_exp(t_marg.detach())
+    batch = lme_marg.detach()
     if log_ema is None or rate >= 1.0:
         return batch
     return torch.logaddexp(log_ema + math.log1p(-rate), batch + math.log(rate))

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .bounds import BOUNDS, bound_value, corrected_dv_surrogate, dv_bound, nwj_bound, update_log_ema
+from .bounds import (BOUNDS, bound_from_parts, bound_value, corrected_dv_from_parts, dv_bound, log_mean_exp, nwj_bound,
+                     update_log_ema)
 from .networks import StatisticsNetwork
 from .runtime import resolve_device
 from .validation import check_choice, check_fraction, check_pair, check_positive_int
@@ -96,21 +97,26 @@ class MINE(nn.Module):
         return self.loss_from_scores(*self.scores(x, z, z_marginal))
 
     def loss_from_scores(self, t_joint: torch.Tensor, t_marg: torch.Tensor):
-        """:meth:`loss` on scores already computed (the training loop's fast path)."""
-        value = bound_value(self.bound, t_joint, t_marg)
+        """:meth:`loss` on scores already computed (the training loop's fast path).
+
+        The two statistics every bound needs are computed once and shared by the value, the
+        surrogate and the moving average: this runs every step.
+        """
+        mean_joint, lme_marg = t_joint.mean(dim=-1), log_mean_exp(t_marg)
+        value = bound_from_parts(self.bound, mean_joint, lme_marg)
         if self.bound == "dv" and self.ema_rate < 1.0:
             if self.training:
-                self._update_ema(t_marg)
-            objective = corrected_dv_surrogate(t_joint, t_marg, self.log_ema)
+                self._update_ema(lme_marg)
+            objective = corrected_dv_from_parts(mean_joint, lme_marg, self.log_ema)
         else:
             objective = value
         return -objective.sum(), value.detach()
 
     @torch.no_grad()
-    def _update_ema(self, t_marg: torch.Tensor) -> None:
+    def _update_ema(self, lme_marg: torch.Tensor) -> None:
         # A Python flag rather than a per-step NaN test: this runs every step.
         started = getattr(self, "_ema_started", False) or not torch.isnan(self.log_ema).any().item()
-        self.log_ema.copy_(update_log_ema(self.log_ema if started else None, t_marg, self.ema_rate))
+        self.log_ema.copy_(update_log_ema(self.log_ema if started else None, lme_marg, self.ema_rate))
         self._ema_started = True
 
 

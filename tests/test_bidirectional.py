@@ -1,0 +1,182 @@
+"""Bidirectional models (ALI, ALICE-L2, ALICE-A, ALI+MINE): networks, the one training loop, the Fig 5 experiment."""
+import numpy as np
+import pytest
+import torch
+
+from minelib import TrainingDivergedError
+from minelib.bidirectional import (HISTORY_COLUMNS, VARIANTS, encode, mnist_networks, reconstruct, sample,
+                                   toy_networks, train_bidirectional)
+from minelib.toy2d import grid_gaussians
+
+TINY = dict(hidden=(16, 16), t_hidden=(16, 16))
+FAST = dict(batch_size=32, lr=1e-3, device="cpu", progress=False)
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return grid_gaussians(2_000, seed=0)[0]
+
+
+def _train(data, variant, steps=20, seed=0, **kw):
+    model = toy_networks(variant, seed=seed, **TINY)
+    return train_bidirectional(data, model, variant, steps, seed=seed, **{**FAST, **kw})
+
+
+def test_networks_have_the_variant_pieces():
+    for v in VARIANTS:
+        m = toy_networks(v, **TINY)
+        assert (m.disc_x is not None) == (v == "alice_adv") and (m.disc_z is not None) == (v == "alice_adv")
+        assert (m.mine is not None) == (v == "ali_mine")
+    m = mnist_networks("ali_mine")
+    assert m.encoder(torch.zeros(3, 784)).shape == (3, 100)
+    m.decoder.eval()
+    out = m.decoder(torch.randn(3, 100))
+    assert out.shape == (3, 784) and out.abs().max() <= 1            # tanh output
+    assert m.disc(torch.zeros(3, 784), torch.zeros(3, 100)).shape == (3,)
+    widths = [l.out_features for l in m.encoder if isinstance(l, torch.nn.Linear)]
+    assert widths == [1000, 500, 250, 100]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_trains_with_a_tidy_finite_history(grid, variant):
+    r = _train(grid, variant)
+    h = r.history
+    assert list(h.columns) == HISTORY_COLUMNS and list(h.step) == list(range(1, 21))
+    assert np.isfinite(h[["d_loss", "g_loss"]]).all().all()
+    assert np.isfinite(h["rec_loss"]).all() == (variant == "alice_l2")
+    assert np.isfinite(h["mi"]).all() == (variant == "ali_mine")
+    if variant == "ali_mine":
+        assert (h.norm_a <= h.norm_u * (1 + 1e-5) + 1e-7).all()           # eq. 36
+        assert np.allclose(h.norm_a, np.minimum(h.norm_u, h.norm_m), rtol=1e-4)
+    else:
+        assert (h[["norm_u", "norm_m", "norm_a"]] == 0).all().all()
+    rec, smp, emb = reconstruct(r.model, grid[:50]), sample(r.model, 40), encode(r.model, grid[:50], noise=0.0)
+    assert rec.shape == (50, 2) and smp.shape == (40, 2) and emb.shape == (50, 2)
+    assert r.settings["variant"] == variant and r.seconds > 0
+
+
+def test_same_seed_same_run_and_global_rng_untouched(grid):
+    state = torch.get_rng_state()
+    a, b = _train(grid, "ali_mine", seed=3), _train(grid, "ali_mine", seed=3)
+    assert torch.equal(state, torch.get_rng_state())
+    assert a.history.equals(b.history)
+    assert np.array_equal(sample(a.model, 20), sample(b.model, 20))
+    c = _train(grid, "ali_mine", seed=4)
+    assert not a.history.equals(c.history)
+
+
+def test_unclipped_mi_gradient_is_applied_in_full(grid):
+    h = _train(grid, "ali_mine", beta=50.0, clip=False).history
+    assert np.allclose(h.norm_a, h.norm_m) and (h.norm_m > h.norm_u).any()
+    h = _train(grid, "ali_mine", beta=50.0, clip=True).history
+    assert (h.norm_a <= h.norm_u * (1 + 1e-5)).all()
+
+
+def test_mine_term_raises_the_information_in_the_code(grid):
+    """With a large beta the encoder spreads its codes: I(X; F(X)+eps) estimated by T grows beyond ALI's."""
+    data = grid_gaussians(5_000, seed=1)[0]
+    mine = _train(data, "ali_mine", steps=300, beta=1.0)
+    ali = _train(data, "ali", steps=300)
+    spread = lambda r: encode(r.model, data[:500], noise=0.0).std(0).mean()
+    assert mine.history.mi.tail(50).mean() > 0.1
+    assert spread(mine) > spread(ali)
+
+
+def test_l2_cycle_term_improves_reconstruction(grid):
+    data = grid_gaussians(5_000, seed=1)[0]
+    x = data[:500]
+    mse = lambda r: ((reconstruct(r.model, x) - x) ** 2).sum(1).mean()
+    assert mse(_train(data, "alice_l2", steps=300)) < mse(_train(data, "ali", steps=300))
+
+
+def test_bad_arguments_are_named(grid):
+    with pytest.raises(ValueError, match="variant"):
+        toy_networks("vae")
+    with pytest.raises(ValueError, match="alice_adv"):
+        train_bidirectional(grid, toy_networks("ali", **TINY), "alice_adv", 5, **FAST)
+    with pytest.raises(ValueError, match="ali_mine"):
+        train_bidirectional(grid, toy_networks("ali", **TINY), "ali_mine", 5, **FAST)
+    with pytest.raises(ValueError, match="x_dim"):
+        train_bidirectional(np.zeros((10, 3)), toy_networks("ali", **TINY), "ali", 5, **FAST)
+    with pytest.raises(ValueError, match="steps"):
+        _train(grid, "ali", steps=0)
+
+
+def test_divergence_names_the_iteration(grid):
+    model = toy_networks("ali", **TINY)
+    with torch.no_grad():
+        model.decoder[0].weight[0, 0] = float("nan")      # G(z) is NaN from the first iteration on
+    with pytest.raises(TrainingDivergedError, match="iteration 1;"):
+        train_bidirectional(grid, model, "ali", 10, chunk=5, **FAST)
+    with pytest.raises(ValueError, match="data"):
+        _train(np.full_like(grid, np.inf), "ali", steps=5)
+
+
+def test_fig5_experiment_smoke(tmp_path):
+    from minelib.experiments import fig5_ali_reconstructions as exp
+
+    cfg = exp.settings("smoke", steps=10, n_data=500, n_test=200, n_samples=200)
+    result = exp.run(cfg, device="cpu", progress=False)
+    s = exp.summary(result)
+    assert list(s.model) == list(exp.MODELS)
+    assert all(line for line in exp.invariants(result))
+    claims = exp.claims(result, "smoke")
+    assert claims and all(c["held"] is None for c in claims)
+    assert {c["held"] for c in exp.claims(result, "quick")} <= {True, False}
+    m = exp.metrics(result)
+    assert {"recon_mse_ali", "modes_ali_mine"} <= set(m)
+    import matplotlib
+    matplotlib.use("Agg")
+    exp.plot(result)
+    with pytest.raises(ValueError, match="variant"):
+        exp.settings("smoke", variants=["vae"])
+
+
+def _fake_table1(errors, accs):
+    import pandas as pd
+    rows = [{"model": m, "seed": 0, "recon_error": e, "recon_acc": a, "ms_ssim": 0.5, "intra_ms_ssim": 0.5,
+             "seconds": 1.0} for m, e, a in zip(("ALI", "ALICE (L2)", "ALICE (A)", "ALI+MINE"), errors, accs)]
+    return {"scores": pd.DataFrame(rows), "classifier_acc": 98.0, "settings": {"ali_seed0": {"steps": 10}}}
+
+
+def test_table1_claims_follow_the_numbers_and_smoke_is_not_judged():
+    from minelib.experiments import table1_mnist_bidirectional as t1
+
+    paper_like = _fake_table1((14.24, 3.20, 5.20, 9.73), (45.95, 99.03, 98.17, 96.10))
+    assert [c["held"] for c in t1.claims(paper_like, "quick")] == [True, True, True]
+    assert all(c["held"] is None for c in t1.claims(paper_like, "smoke"))
+    no_gain = _fake_table1((14.0, 3.2, 5.2, 13.0), (46.0, 99.0, 98.0, 50.0))
+    assert [c["held"] for c in t1.claims(no_gain, "paper")] == [False, False, False]
+    s = t1.summary(paper_like)
+    assert list(s.model) == list(t1.MODELS) and list(s.paper_error) == [14.24, 3.20, 5.20, 9.73]
+    m = t1.metrics(paper_like)
+    assert m["recon_error_ali_mine"] == pytest.approx(9.73) and set(t1.PAPER) <= set(m) | set(t1.PAPER)
+    assert t1.settings("paper")["steps"] == 50_000 and t1.settings("paper")["lr"] == 1e-4
+
+
+def test_celeba_networks_shapes_and_uint8_training(tmp_path):
+    from minelib import celeba
+    from minelib.bidirectional import celeba_networks
+
+    m = celeba_networks("alice_adv", z_dim=8, ch=4, head=16)
+    x = torch.rand(3, 3 * 64 * 64) * 2 - 1
+    assert m.encoder(x).shape == (3, 8)
+    assert m.decoder(torch.randn(3, 8)).shape == (3, 3 * 64 * 64)
+    assert m.disc(x, torch.zeros(3, 8)).shape == (3,) and m.disc_x(x, x).shape == (3,)
+    assert m.disc_z(torch.zeros(3, 8), torch.zeros(3, 8)).shape == (3,)
+    data = celeba.load_celeba(celeba.write_fixture(tmp_path, n=20))
+    assert data.x_train.dtype == np.uint8
+    mm = celeba_networks("ali_mine", z_dim=8, ch=4, head=16)
+    r = train_bidirectional(data.x_train, mm, "ali_mine", 4, chunk=2, **{**FAST, "batch_size": 4})
+    assert np.isfinite(r.history[["d_loss", "g_loss", "mi"]]).all().all()
+
+
+def test_table2_runs_on_the_fixture_and_judges_nothing(capsys):
+    from minelib.experiments import table2_celeba_bidirectional as t2
+
+    result = t2.run(t2.settings("quick"), device="cpu", progress=False)
+    assert "not available" in capsys.readouterr().out
+    assert result["fixture"] and "NOT CelebA" in result["data_source"]
+    assert all(c["held"] is None and "not run" in c["detail"] for c in t2.claims(result, "quick"))
+    assert t2.invariants(result) and t2.metrics(result)["ran_on_fixture"] is True
+    assert list(t2.summary(result)["data"].unique()) == ["fixture (not CelebA)"]
