@@ -29,6 +29,14 @@ def settings(profiles: dict, profile: str, **overrides) -> dict:
     return cfg
 
 
+def check_members(cfg: dict, key: str, accepted) -> dict:
+    """Raise ValueError unless every entry of the list ``cfg[key]`` is in ``accepted``; return ``cfg``."""
+    bad = [v for v in cfg[key] if v not in accepted]
+    if bad:
+        raise ValueError(f"unknown {key} {bad}; accepted: {', '.join(accepted)}")
+    return cfg
+
+
 def judged(profile: str, held: bool) -> bool | None:
     """A claim's verdict: ``held`` under ``quick`` and ``paper``; not judged under ``smoke``."""
     return None if profile == "smoke" else bool(held)

@@ -42,11 +42,7 @@ PAPER = {"ali": "poor reconstructions (figure only)", "alice": "best reconstruct
 
 def settings(profile: str, **overrides) -> dict:
     """This figure's settings for ``profile`` with overrides applied (None means keep)."""
-    cfg = common.settings(PROFILES, profile, **overrides)
-    bad = [v for v in cfg["variants"] if v not in VARIANTS]
-    if bad:
-        raise ValueError(f"unknown variant(s) {bad}; accepted: {', '.join(VARIANTS)}")
-    return cfg
+    return common.check_members(common.settings(PROFILES, profile, **overrides), "variants", VARIANTS)
 
 
 def train_one(cfg: dict, data: np.ndarray, variant: str, seed: int, device: str = "auto", progress: bool = True):

@@ -53,11 +53,7 @@ PAPER = {f"{c}_{KEYS[m]}": v for m, row in PAPER_TABLE.items()
 
 def settings(profile: str, **overrides) -> dict:
     """This table's settings for ``profile`` with overrides applied (None means keep)."""
-    cfg = common.settings(PROFILES, profile, **overrides)
-    bad = [v for v in cfg["variants"] if v not in VARIANTS]
-    if bad:
-        raise ValueError(f"unknown variant(s) {bad}; accepted: {', '.join(VARIANTS)}")
-    return cfg
+    return common.check_members(common.settings(PROFILES, profile, **overrides), "variants", VARIANTS)
 
 
 def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:

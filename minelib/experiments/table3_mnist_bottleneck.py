@@ -42,11 +42,7 @@ PAPER = {f"error_pct_{KEYS[m]}": v for m, v in PAPER_ERRORS.items()}
 
 def settings(profile: str, **overrides) -> dict:
     """This table's settings for ``profile`` with overrides applied (None means keep)."""
-    cfg = common.settings(PROFILES, profile, **overrides)
-    unknown = [m for m in cfg["models"] if m not in MODELS]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; accepted: {', '.join(MODELS)}")
-    return cfg
+    return common.check_members(common.settings(PROFILES, profile, **overrides), "models", MODELS)
 
 
 def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
