@@ -32,6 +32,17 @@ class TrainingDivergedError(FloatingPointError):
     """Raised when a training estimate becomes NaN or infinite."""
 
 
+def derangement(n: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random permutation of ``range(n)`` without fixed points (one random cycle), for ``n >= 2``.
+
+    Shuffling z with a plain permutation leaves about one row paired with its own partner.
+    """
+    order = torch.randperm(n, generator=generator)
+    target = torch.empty_like(order)
+    target[order] = order.roll(-1)
+    return target.to(device)
+
+
 class MINE(nn.Module):
     """A statistics network with the bound it maximises, for use as a term in any model.
 
@@ -74,11 +85,12 @@ class MINE(nn.Module):
     def scores(self, x: torch.Tensor, z: torch.Tensor, z_marginal: torch.Tensor | None = None):
         """Critic scores on joint pairs ``(x, z)`` and on marginal pairs ``(x, z_marginal)``.
 
-        ``z_marginal`` defaults to z shuffled within the batch (paper section 3.1). Both sets go
-        through the network in one call.
+        ``z_marginal`` defaults to z shuffled within the batch (paper section 3.1) by a random
+        derangement, so that no joint pair poses as a marginal one. Both sets go through the network
+        in one call.
         """
         if z_marginal is None:
-            z_marginal = z[..., torch.randperm(z.shape[-2], device=z.device), :]
+            z_marginal = z[..., derangement(z.shape[-2], z.device), :]
         n = x.shape[-2]
         t = self.network(torch.cat([x, x], dim=-2), torch.cat([z, z_marginal], dim=-2))
         return t[..., :n], t[..., n:]
@@ -272,13 +284,12 @@ def _batch_indices(gens, n_train: int, chunk: int, batch: int, dev) -> tuple[tor
     rows of z are the joint rows then the same rows shuffled (the product of marginals).
     Drawing ahead keeps the per-step Python work to two index lookups.
     """
-    joint, shuffled = [], []
-    for k, g in enumerate(gens):
-        idx = torch.randint(n_train, (chunk, batch), generator=g)
-        perm = torch.argsort(torch.rand(chunk, batch, generator=g), dim=1)
-        joint.append(idx + k * n_train)
-        shuffled.append(torch.gather(idx, 1, perm) + k * n_train)
-    joint, shuffled = torch.stack(joint, 1), torch.stack(shuffled, 1)
+    joint = torch.stack([torch.randint(n_train, (chunk, batch), generator=g) + k * n_train
+                         for k, g in enumerate(gens)], 1)
+    # Marginal pairs: z of the next row in the batch. Rows are i.i.d. draws, so a roll by one is a
+    # shuffle without fixed points. A random permutation leaves one joint pair among the "marginal"
+    # ones on average, whose large score caps what the critic can learn at high MI.
+    shuffled = torch.roll(joint, 1, dims=-1)
     ix = torch.cat([joint, joint], dim=2)
     iz = torch.cat([joint, shuffled], dim=2)
     if len(gens) == 1:  # one member: plain (2 * batch, d) inputs take the network's addmm path

@@ -56,6 +56,13 @@ def test_report_lists_not_run_and_failed(tmp_path):
     assert set(load_results(tmp_path)) == {"fig_ok", "fig_bad"}
 
 
+def test_report_marks_fixture_runs_as_not_run(tmp_path):
+    write_results(tmp_path, "table2", profile="smoke", seeds=[0], device="cpu",
+                  data_source="GENERATED FIXTURE (synthetic), NOT CelebA", settings={}, metrics={}, paper={},
+                  claims=[claim("MINE best", None, "not judged")])
+    assert "NOT RUN on the paper's data" in build_report(tmp_path)
+
+
 def test_experiment_settings_validate():
     cfg = fig1_gaussian_mi.settings("smoke", steps=7, n=None)
     assert cfg["steps"] == 7 and cfg["n"] == fig1_gaussian_mi.PROFILES["smoke"]["n"]
