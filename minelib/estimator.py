@@ -225,7 +225,7 @@ def estimate_mi(
     eval_every = check_positive_int(eval_every, "eval_every") if eval_every is not None else max(1, steps // 20)
     dev = resolve_device(device)
     K, n = x.shape[0], x.shape[1]
-    seeds = [seed + k for k in range(K)] if isinstance(seed, int) else [int(s) for s in seed]
+    seeds = _member_seeds(seed, K)
     if len(seeds) != K:
         raise ValueError(f"seed must be an int or {K} ints (one per stacked task); got {len(seeds)}")
     n_test = int(round(test_fraction * n))
@@ -253,6 +253,16 @@ def estimate_mi(
         test_bounds = {k: float(v[0]) for k, v in test_bounds.items()}
     return MIEstimate(mi=mi, bound=bound, history=history, test_bounds=test_bounds, settings=settings,
                       seconds=seconds, steps_per_second=steps / seconds, mine=mine)
+
+
+def _member_seeds(seed, K: int) -> list[int]:
+    """``seed`` as one int per member: an int gives ``seed + k``; a sequence is taken as is."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return [int(seed) + k for k in range(K)]
+    if isinstance(seed, (list, tuple, np.ndarray)) and all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seed):
+        return [int(s) for s in seed]
+    raise TypeError(f"seed must be an int or a list of {K} ints (one per stacked task); got {seed!r}")
 
 
 def _split_and_scale(x: np.ndarray, z: np.ndarray, n_test: int, standardize: bool, gens, dev) -> dict:
