@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .bounds import (BOUNDS, bound_from_parts, bound_value, corrected_dv_from_parts, dv_bound, log_mean_exp, nwj_bound,
                      update_log_ema)
-from .networks import StatisticsNetwork
+from .networks import StatisticsNetwork, member_seeds
 from .runtime import resolve_device
 from .validation import check_choice, check_fraction, check_pair, check_positive_int
 
@@ -225,9 +225,9 @@ def estimate_mi(
     eval_every = check_positive_int(eval_every, "eval_every") if eval_every is not None else max(1, steps // 20)
     dev = resolve_device(device)
     K, n = x.shape[0], x.shape[1]
-    seeds = _member_seeds(seed, K)
-    if len(seeds) != K:
-        raise ValueError(f"seed must be an int or {K} ints (one per stacked task); got {len(seeds)}")
+    if seed is None:
+        raise TypeError("seed must be an int or a list of ints; estimate_mi is always seeded")
+    seeds = member_seeds(seed, K)
     n_test = int(round(test_fraction * n))
     if test_fraction > 0 and (n_test < 2 or n - n_test < 2):
         raise ValueError(f"test_fraction={test_fraction} leaves too few rows to train or test on ({n} rows)")
@@ -253,16 +253,6 @@ def estimate_mi(
         test_bounds = {k: float(v[0]) for k, v in test_bounds.items()}
     return MIEstimate(mi=mi, bound=bound, history=history, test_bounds=test_bounds, settings=settings,
                       seconds=seconds, steps_per_second=steps / seconds, mine=mine)
-
-
-def _member_seeds(seed, K: int) -> list[int]:
-    """``seed`` as one int per member: an int gives ``seed + k``; a sequence is taken as is."""
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return [int(seed) + k for k in range(K)]
-    if isinstance(seed, (list, tuple, np.ndarray)) and all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seed):
-        return [int(s) for s in seed]
-    raise TypeError(f"seed must be an int or a list of {K} ints (one per stacked task); got {seed!r}")
 
 
 def _split_and_scale(x: np.ndarray, z: np.ndarray, n_test: int, standardize: bool, gens, dev) -> dict:

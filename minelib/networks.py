@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -70,7 +71,7 @@ class StatisticsNetwork(nn.Module):
 
     def reset_parameters(self, seed: int | Sequence[int] | None = None) -> None:
         """Initialise as ``nn.Linear`` does (uniform in +-1/sqrt(fan_in)), member by member."""
-        seeds = _member_seeds(seed, self.members)
+        seeds = member_seeds(seed, self.members)
         with torch.no_grad():
             for k, s in enumerate(seeds):
                 gen = None if s is None else torch.Generator().manual_seed(s)
@@ -108,12 +109,16 @@ def _uniform(shape, bound: float, gen: torch.Generator | None) -> torch.Tensor:
     return torch.empty(shape).uniform_(-bound, bound, generator=gen)
 
 
-def _member_seeds(seed, members: int) -> list[int | None]:
+def member_seeds(seed, members: int) -> list[int | None]:
+    """``seed`` as one seed per member: None stays None (torch's global generator), an int gives
+    ``seed + k``, a sequence of ints is taken as is. Anything else is a clear error."""
+    is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
     if seed is None:
         return [None] * members
-    if isinstance(seed, int):
-        return [seed + k for k in range(members)]
-    seeds = [int(s) for s in seed]
-    if len(seeds) != members:
-        raise ValueError(f"seed must be an int or {members} ints (one per member); got {len(seeds)}")
-    return seeds
+    if is_int(seed):
+        return [int(seed) + k for k in range(members)]
+    if not (isinstance(seed, (list, tuple, np.ndarray)) and all(is_int(v) for v in seed)):
+        raise TypeError(f"seed must be an int or a list of {members} ints (one per member); got {seed!r}")
+    if len(seed) != members:
+        raise ValueError(f"seed must be an int or {members} ints (one per member); got {len(seed)}")
+    return [int(v) for v in seed]

@@ -48,6 +48,7 @@ def test_bad_arrays(fn, x, z, exc, msg):
     (dict(activation="swish"), ValueError, "unknown activation 'swish'"),
     (dict(device="tpu"), ValueError, "device"),
     (dict(seed=[1, 2]), ValueError, "seed must be an int or 1 ints"),
+    (dict(seed=None), TypeError, "always seeded"),
     (dict(seed=1.5), TypeError, "seed must be an int or a list of 1 ints"),
     (dict(seed="0"), TypeError, "seed must be an int"),
 ])

@@ -37,6 +37,17 @@ def check_members(cfg: dict, key: str, accepted) -> dict:
     return cfg
 
 
+def per_model_summary(scores, cols, models, paper_table: dict, paper_cols):
+    """Mean and std over seeds of ``cols`` per model (in ``models`` order), with the paper's numbers
+    in front: column ``paper_cols[i]`` holds ``paper_table[model][i]``."""
+    g = scores.groupby("model", sort=False)
+    t = g.agg(**{f"{k}_{f}": (k, f) for k in cols for f in ("mean", "std")}, seeds=("seed", "nunique"))
+    t = t.reindex([m for m in models if m in t.index])
+    for i, c in enumerate(paper_cols):
+        t.insert(i, c, [paper_table[m][i] for m in t.index])
+    return t
+
+
 def judged(profile: str, held: bool) -> bool | None:
     """A claim's verdict: ``held`` under ``quick`` and ``paper``; not judged under ``smoke``."""
     return None if profile == "smoke" else bool(held)

@@ -97,13 +97,8 @@ def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -
 
 def summary(result: dict) -> pd.DataFrame:
     """Table 1: ours (mean and std over seeds) beside the paper's numbers, one row per model."""
-    cols = ("recon_error", "recon_acc", "ms_ssim", "intra_ms_ssim")
-    g = result["scores"].groupby("model", sort=False)
-    t = g.agg(**{f"{k}_{f}": (k, f) for k in cols for f in ("mean", "std")}, seeds=("seed", "nunique"))
-    t = t.reindex([m for m in MODELS if m in t.index])
-    for i, c in enumerate(("paper_error", "paper_acc", "paper_ms_ssim")):
-        t.insert(i, c, [PAPER_TABLE[m][i] for m in t.index])
-    return t.reset_index()
+    return common.per_model_summary(result["scores"], ("recon_error", "recon_acc", "ms_ssim", "intra_ms_ssim"), MODELS,
+                                    PAPER_TABLE, ("paper_error", "paper_acc", "paper_ms_ssim")).reset_index()
 
 
 def metrics(result: dict) -> dict:

@@ -119,12 +119,8 @@ def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -
 
 def summary(result: dict) -> pd.DataFrame:
     """Table 2: ours (mean and std over seeds) beside the paper's numbers, one row per model."""
-    cols = ("recon_error", "attr_acc", "ms_ssim", "sample_ms_ssim")
-    g = result["scores"].groupby("model", sort=False)
-    t = g.agg(**{f"{k}_{f}": (k, f) for k in cols for f in ("mean", "std")}, seeds=("seed", "nunique"))
-    t = t.reindex([m for m in MODELS if m in t.index])
-    for i, c in enumerate(("paper_error", "paper_attr_acc", "paper_ms_ssim")):
-        t.insert(i, c, [PAPER_TABLE[m][i] for m in t.index])
+    t = common.per_model_summary(result["scores"], ("recon_error", "attr_acc", "ms_ssim", "sample_ms_ssim"), MODELS,
+                                 PAPER_TABLE, ("paper_error", "paper_attr_acc", "paper_ms_ssim"))
     t.insert(0, "data", "fixture (not CelebA)" if result["fixture"] else "CelebA")
     return t.reset_index()
 
