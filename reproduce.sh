@@ -44,11 +44,15 @@ case "$device" in auto|cpu|cuda|cuda:*) ;; *) echo "--device must be auto, cpu o
 if [ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ] && python -c "import minelib" 2>/dev/null; then
   PY=python
 else
-  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import minelib, papermill, nbval" 2>/dev/null; then
-    echo "==> creating .venv and installing minelib[dev] (first run only)"
-    python3 -m venv .venv || { echo "could not create .venv (is python3-venv installed?)" >&2; exit 1; }
+  # (Re)install when .venv is missing or pyproject.toml changed since the last install.
+  stamp=".venv/.pyproject.sha256"
+  want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing minelib[dev] into .venv (first run, or pyproject.toml changed)"
+    [ -x .venv/bin/python ] || python3 -m venv .venv || { echo "could not create .venv (is python3-venv installed?)" >&2; exit 1; }
     .venv/bin/python -m pip install --quiet --upgrade pip || exit 1
     .venv/bin/python -m pip install --quiet -e ".[dev]" || { echo "pip install failed" >&2; exit 1; }
+    echo "$want" > "$stamp"
   fi
   export VIRTUAL_ENV="$ROOT/.venv" PATH="$ROOT/.venv/bin:$PATH"
   PY="$ROOT/.venv/bin/python"

@@ -35,12 +35,18 @@ def _fmt(v) -> str:
     return "—" if v is None else str(v)
 
 
+def _seeds(seeds) -> str:
+    """"base seed 0, 5 replicates" from the records' "base/replicate" labels."""
+    bases = sorted({str(s).split("/")[0] for s in seeds})
+    return f"base seed {', '.join(bases)}, {len(seeds)} replicate{'s' * (len(seeds) != 1)}"
+
+
 def _section(rec: dict) -> list[str]:
     lines = [f"## {rec['name']}: {rec.get('title', '')}", ""]
     if rec.get("paper_claim"):
         lines += [f"**Paper:** {rec['paper_claim']}", ""]
     v = rec.get("versions", {})
-    lines += [f"Profile `{rec['profile']}`, seeds {rec['seeds']}, device {rec['device']}, "
+    lines += [f"Profile `{rec['profile']}`, {_seeds(rec['seeds'])}, device {rec['device']}, "
               f"data: {rec['data_source']}; torch {v.get('torch')}, minelib {v.get('minelib')}, "
               f"python {v.get('python')}; written {rec.get('created')}.", ""]
     lines += ["| claim | verdict | detail |", "| --- | --- | --- |"]
@@ -85,14 +91,15 @@ HTML_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>MINE reproduction report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}
-img{{max-width:100%;border:1px solid #eee}}</style></head><body>
+img{{width:420px;max-width:100%;border:1px solid #eee}}</style></head><body>
 {body}
 </body></html>
 """
 
 
 def to_html(markdown_text: str) -> str:
-    """The report as one HTML page; figures stay relative links, so the page works beside them.
+    """The report as one HTML page: figures as thumbnails that link to the full PNG, by relative
+    paths, so the page works wherever the output folder goes.
 
     Uses mistune, the Markdown renderer that ships with Jupyter's nbconvert.
     """
