@@ -169,11 +169,11 @@ def estimate_mi(
     bound: str = "dv",
     steps: int = 3000,
     batch_size: int = 512,
-    lr: float = 1e-3,
+    lr: float = 2e-3,
     lr_schedule: str = "cosine",
     hidden: Sequence[int] = (100, 100),
     activation: str = "elu",
-    ema_rate: float = 0.01,
+    ema_rate: float = 0.1,
     test_fraction: float = 0.2,
     standardize: bool = True,
     eval_every: int | None = None,
@@ -203,6 +203,11 @@ def estimate_mi(
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
         seed: seeds initialisation, the split and the minibatches (one int per member allowed).
         progress: show a progress bar.
+
+    The defaults (batch 512, lr 2e-3 decaying to 2e-4, ema_rate 0.1) were chosen by measurement on
+    Gaussian tasks with known MI, (rho, d) = (0.9, 5), (0.5, 20), (0.99, 2), (0.5, 2), n = 20k, 4 seeds:
+    mean absolute error 0.08 nats, against 0.12 with the paper's lr 1e-3 and ema_rate 0.01 (d = 20:
+    -0.16 against -0.32). The experiments pass the paper's settings explicitly.
 
     Returns:
         :class:`MIEstimate`.
