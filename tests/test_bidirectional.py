@@ -132,21 +132,22 @@ def test_fig5_experiment_smoke(tmp_path):
         exp.settings("smoke", variants=["vae"])
 
 
-def _fake_table1(errors, accs):
+def _fake_table1(errors, accs, classifier_acc=99.2):
     import pandas as pd
     rows = [{"model": m, "seed": 0, "recon_error": e, "recon_acc": a, "ms_ssim": 0.5, "intra_ms_ssim": 0.5,
              "seconds": 1.0} for m, e, a in zip(("ALI", "ALICE (L2)", "ALICE (A)", "ALI+MINE"), errors, accs)]
-    return {"scores": pd.DataFrame(rows), "classifier_acc": 98.0, "settings": {"ali_seed0": {"steps": 10}}}
+    return {"scores": pd.DataFrame(rows), "classifier_acc": classifier_acc, "classifier": "cnn, 3 epoch(s)",
+            "settings": {"ali_seed0": {"steps": 10}}}
 
 
 def test_table1_claims_follow_the_numbers_and_smoke_is_not_judged():
     from minelib.experiments import table1_mnist_bidirectional as t1
 
     paper_like = _fake_table1((14.24, 3.20, 5.20, 9.73), (45.95, 99.03, 98.17, 96.10))
-    assert [c["held"] for c in t1.claims(paper_like, "quick")] == [True, True, True]
+    assert [c["held"] for c in t1.claims(paper_like, "quick")] == [True, True, True, True]
     assert all(c["held"] is None for c in t1.claims(paper_like, "smoke"))
-    no_gain = _fake_table1((14.0, 3.2, 5.2, 13.0), (46.0, 99.0, 98.0, 50.0))
-    assert [c["held"] for c in t1.claims(no_gain, "paper")] == [False, False, False]
+    no_gain = _fake_table1((14.0, 3.2, 5.2, 13.0), (46.0, 99.0, 98.0, 50.0), classifier_acc=97.5)
+    assert [c["held"] for c in t1.claims(no_gain, "paper")] == [False, False, False, False]
     s = t1.summary(paper_like)
     assert list(s.model) == list(t1.MODELS) and list(s.paper_error) == [14.24, 3.20, 5.20, 9.73]
     m = t1.metrics(paper_like)

@@ -31,6 +31,8 @@ PAPER_TABLE = {"ALI": (14.24, 45.95, 0.97), "ALICE (L2)": (3.20, 99.03, 0.97), "
 #: Fixed before any run, from the paper's own gaps: "far better" = error at most 0.8 x ALI's and accuracy at
 #: least 20 points above ALI's (paper: 0.68 x and +50 points); "close" = within 5 points (paper: 2.07).
 FAR_ERROR_RATIO, FAR_ACC_POINTS, CLOSE_ACC_POINTS = 0.8, 20.0, 5.0
+#: Reconstruction accuracy is only as good as the classifier that labels the reconstructions.
+MIN_CLASSIFIER_ACC = 99.0
 
 _COMMON = dict(variants=list(VARIANTS), batch_size=100, adam_betas=[0.5, 0.999], enc_noise=1.0, lam=1.0,
                adv_weight=0.1, beta=1.0, clip=True, z_dim=100, g_hidden=[500, 500], data_source="auto",
@@ -39,9 +41,10 @@ PROFILES = {
     # Seconds on a CPU: a few hundred images, tiny networks; proves the notebook runs end to end.
     "smoke": dict(_COMMON, seeds=1, steps=10, lr=2e-4, n_train=500, n_test=200, f_hidden=[64], d_hidden=[64],
                   t_hidden=[32], g_hidden=[64, 64], classifier="mlp", classifier_epochs=1, n_samples=100),
-    # Minutes on one CPU thread: narrower F, D and T than the paper's, 800 iterations at lr 2e-4 [DEF].
+    # Minutes on one CPU thread: narrower F, D and T than the paper's, 800 iterations at lr 2e-4 [DEF]. The CNN
+    # classifier at 3 epochs reaches 99.03% MNIST test accuracy (measured, 265 s on one thread).
     "quick": dict(_COMMON, seeds=1, steps=800, lr=2e-4, n_train=None, n_test=2_000, f_hidden=[512, 256],
-                  d_hidden=[512, 256], t_hidden=[256, 256], classifier="mlp", classifier_epochs=3),
+                  d_hidden=[512, 256], t_hidden=[256, 256], classifier="cnn", classifier_epochs=3),
     # PAPER_SPEC 7: the paper's networks, Adam 1e-4, batch 100, 50k iterations [ICML*], 5 seeds; a CNN
     # classifier (>= 99% test accuracy expected).
     "paper": dict(_COMMON, seeds=5, steps=50_000, lr=1e-4, n_train=None, n_test=None, f_hidden=[1000, 500, 250],
@@ -60,7 +63,7 @@ def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -
     """Train the classifier once, then every variant for every seed; score on the test images.
 
     Returns ``{"scores": DataFrame(model, seed, recon_error, recon_acc, ms_ssim, intra_ms_ssim, seconds),
-    "classifier_acc": float (%), "grids": {"x": test images, model: {"rec", "samples"}} (first seed),
+    "classifier_acc": float (%), "classifier": str, "grids": {"x": test images, model: {"rec", "samples"}} (first seed),
     "history": DataFrame(model, seed, <train_bidirectional history>), "settings": {...}, "data_source": str}``.
     """
     data = load_mnist(cfg["data_source"], cfg["data_dir"], cfg["n_train"], cfg["n_test"], seed=seed)
@@ -91,6 +94,7 @@ def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -
             train_settings[f"{v}_seed{s}"] = {**r.settings, "seconds": round(r.seconds, 2)}
     history = pd.concat(hist, ignore_index=True)
     return {"scores": pd.DataFrame(rows), "classifier_acc": clf_acc, "grids": grids,
+            "classifier": f"{cfg['classifier']}, {cfg['classifier_epochs']} epoch(s), {len(x_te)} test images",
             "history": history[["model", "seed", *history.columns[:-2]]], "settings": train_settings,
             "data_source": data.source}
 
@@ -148,7 +152,11 @@ def claims(result: dict, profile: str) -> list[dict]:
            f"accuracy {result['classifier_acc']:.2f}%.")
     alice = ["ALICE (A)"] + (["ALICE (L2)"] if "ALICE (L2)" in s.index else [])
     j = lambda held: common.judged(profile, held)
+    acc = result["classifier_acc"]
     return [
+        claim(f"the project's classifier, which scores reconstruction accuracy, reaches {MIN_CLASSIFIER_ACC:g}% "
+              "MNIST test accuracy", j(acc >= MIN_CLASSIFIER_ACC),
+              f"{acc:.2f}% ({result['classifier']})"),
         claim(f"ALI+MINE's reconstruction error is far below ALI's (at most {FAR_ERROR_RATIO} x)",
               j(e["ALI+MINE"] <= FAR_ERROR_RATIO * e["ALI"]),
               f"ALI+MINE {e['ALI+MINE']:.2f} vs ALI {e['ALI']:.2f} (ratio {e['ALI+MINE'] / e['ALI']:.2f}; "
