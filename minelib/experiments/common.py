@@ -48,6 +48,13 @@ def per_model_summary(scores, cols, models, paper_table: dict, paper_cols):
     return t
 
 
+def per_model_metrics(summary, model_col: str, keys: dict, columns: dict) -> dict:
+    """The record's flat metrics from a per-model summary table: ``{f"{name}_{keys[model]}": value}``,
+    where ``columns`` maps each metric name to the summary column it is read from."""
+    return {f"{name}_{keys[r[model_col]]}": float(r[col])
+            for _, r in summary.iterrows() for name, col in columns.items()}
+
+
 def judged(profile: str, held: bool) -> bool | None:
     """A claim's verdict: ``held`` under ``quick`` and ``paper``; not judged under ``smoke``."""
     return None if profile == "smoke" else bool(held)

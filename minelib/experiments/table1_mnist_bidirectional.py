@@ -106,15 +106,9 @@ def summary(result: dict) -> pd.DataFrame:
 
 
 def metrics(result: dict) -> dict:
-    out = {}
-    for _, r in summary(result).iterrows():
-        k = KEYS[r["model"]]
-        out[f"recon_error_{k}"] = float(r["recon_error_mean"])
-        out[f"recon_acc_pct_{k}"] = float(r["recon_acc_mean"])
-        out[f"ms_ssim_{k}"] = float(r["ms_ssim_mean"])
-        out[f"intra_ms_ssim_{k}"] = float(r["intra_ms_ssim_mean"])
-        out[f"recon_error_std_{k}"] = float(r["recon_error_std"])
-        out[f"recon_acc_std_{k}"] = float(r["recon_acc_std"])
+    out = common.per_model_metrics(summary(result), "model", KEYS, {
+        "recon_error": "recon_error_mean", "recon_acc_pct": "recon_acc_mean", "ms_ssim": "ms_ssim_mean",
+        "intra_ms_ssim": "intra_ms_ssim_mean", "recon_error_std": "recon_error_std", "recon_acc_std": "recon_acc_std"})
     out["classifier_test_acc_pct"] = float(result["classifier_acc"])
     out["seconds_total"] = float(result["scores"]["seconds"].sum())
     return out

@@ -126,12 +126,9 @@ def summary(result: dict) -> pd.DataFrame:
 
 
 def metrics(result: dict) -> dict:
-    out = {"ran_on_fixture": bool(result["fixture"])}
-    for _, r in summary(result).iterrows():
-        k = KEYS[r["model"]]
-        for c, col in (("recon_error", "recon_error_mean"), ("attr_acc_pct", "attr_acc_mean"),
-                       ("ms_ssim", "ms_ssim_mean"), ("sample_ms_ssim", "sample_ms_ssim_mean")):
-            out[f"{c}_{k}"] = float(r[col])
+    out = {"ran_on_fixture": bool(result["fixture"]), **common.per_model_metrics(summary(result), "model", KEYS, {
+        "recon_error": "recon_error_mean", "attr_acc_pct": "attr_acc_mean", "ms_ssim": "ms_ssim_mean",
+        "sample_ms_ssim": "sample_ms_ssim_mean"})}
     out["classifier_mean_attr_acc_pct"] = float(result["classifier_acc"])
     out["seconds_total"] = float(result["scores"]["seconds"].sum())
     return out

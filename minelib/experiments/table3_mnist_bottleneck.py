@@ -94,12 +94,8 @@ def summary(result: dict) -> pd.DataFrame:
 
 def metrics(result: dict) -> dict:
     """Mean and std of the test error (%) per model, the critic's final held-out I(X; Z), total seconds."""
-    out = {}
-    for _, r in summary(result).iterrows():
-        key = KEYS[r["model (error %)"]]
-        out[f"error_pct_{key}"] = float(r["ours_mean"])
-        out[f"error_std_{key}"] = float(r["ours_std"])
-        out[f"mi_test_nats_{key}"] = float(r["mi_test"])
+    out = common.per_model_metrics(summary(result), "model (error %)", KEYS, {
+        "error_pct": "ours_mean", "error_std": "ours_std", "mi_test_nats": "mi_test"})
     out["seconds_total"] = float(result["errors"]["seconds"].sum())
     return out
 
