@@ -255,7 +255,7 @@ def estimate_mi(
                                      gens, progress)
     seconds = time.perf_counter() - start
     test_bounds = _evaluate(mine, data, eval_permutations, both=True)
-    history = _history_table(train_values, test_rows)
+    history = _history_table(train_values, test_rows + [(steps, test_bounds[bound])])
     mi = test_bounds[bound]
     if not stacked:
         mi = float(mi[0])
@@ -342,11 +342,10 @@ def _train(mine: MINE, data: dict, steps: int, batch: int, lr: float, lr_schedul
             opt.step()
             chunk_values.append(value)
             step = first + s + 1
-            if step % eval_every == 0 or step == steps:
-                # Checkpoints on the way are for the curve: 4 shuffles keep them cheap. The last one
-                # is the reported estimate and gets them all.
-                perms = eval_perms if step == steps else min(eval_perms, 4)
-                test_rows.append((step, _evaluate(mine, data, perms)[mine.bound]))
+            if step % eval_every == 0 and step < steps:
+                # Checkpoints on the way are for the curve: 4 shuffles keep them cheap. The last one,
+                # the reported estimate, is taken by estimate_mi with all of them.
+                test_rows.append((step, _evaluate(mine, data, min(eval_perms, 4))[mine.bound]))
         chunk_values = torch.stack(chunk_values).reshape(c, K).cpu()
         _check_finite(chunk_values, first)
         values.append(chunk_values)
