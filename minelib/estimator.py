@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .bounds import (BOUNDS, bound_from_parts, bound_value, corrected_dv_from_parts, dv_bound, log_mean_exp, nwj_bound,
                      update_log_ema)
+from .critic_step import CriticStep
 from .networks import StatisticsNetwork, member_seeds
 from .runtime import resolve_device
 from .validation import check_choice, check_fraction, check_pair, check_positive_int
@@ -318,29 +319,23 @@ def _batch_indices(gens, n_train: int, chunk: int, batch: int, dev) -> tuple[tor
 
 def _train(mine: MINE, data: dict, steps: int, batch: int, lr: float, lr_schedule: str, eval_every: int,
            eval_perms: int, gens, progress: bool):
-    """The one training loop: Adam on the critic, per-step values kept, divergence caught."""
+    """The one training loop: Adam on the critic (see :mod:`~minelib.critic_step`), per-step values
+    kept, divergence caught."""
     K, n_train = data["K"], data["n_train"]
     xf, zf = data["x_train"], data["z_train"]
-    dev = xf.device
-    opt = torch.optim.Adam(mine.parameters(), lr=lr, **({"fused": True} if dev.type in ("cpu", "cuda") else {}))
+    step_fn = CriticStep(mine)
     values, test_rows, chunk = [], [], 250
     mine.train()
     bar = tqdm(total=steps, disable=not progress, desc=f"MINE ({mine.bound})", unit="step", leave=False)
     for first in range(0, steps, chunk):
         c = min(chunk, steps - first)
-        if lr_schedule == "cosine":  # piecewise constant per chunk: no per-step Python cost
-            for group in opt.param_groups:
-                group["lr"] = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * (first + c / 2) / steps)))
-        ix, iz = _batch_indices(gens, n_train, c, batch, dev)
+        # Piecewise constant per chunk: no per-step Python cost.
+        step_lr = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * (first + c / 2) / steps))) if lr_schedule == "cosine" else lr
+        ix, iz = _batch_indices(gens, n_train, c, batch, xf.device)
         chunk_values = []
         for s in range(c):
             # x rows: the batch twice; z rows: the batch, then shuffled (see _batch_indices).
-            t = mine.network(xf[ix[s]], zf[iz[s]])
-            loss, value = mine.loss_from_scores(t[..., :batch], t[..., batch:])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            chunk_values.append(value)
+            chunk_values.append(step_fn.step(xf[ix[s]], zf[iz[s]], step_lr))
             step = first + s + 1
             if step % eval_every == 0 and step < steps:
                 # Checkpoints on the way are for the curve: 4 shuffles keep them cheap. The last one,

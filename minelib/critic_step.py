@@ -1,0 +1,123 @@
+"""One Adam step of MINE's MLP critic with hand-derived gradients: the training loop's inner step.
+
+A small critic is bound by per-operation overhead, not arithmetic (a 2 x 100 MLP at batch 256 does
+about 30 MFLOP a step). Autograd records a graph, runs its engine and calls ``optimizer.step``'s
+Python every step; here the backward pass of the MLP and of the bound is written out (a dozen
+matrix products and elementwise ops, into gradient buffers allocated once) and Adam is one fused
+kernel call. It is about twice as fast as autograd on 2 CPU threads and gives the same parameters
+to float rounding: ``tests/test_estimator.py`` checks it against ``MINE.loss`` with autograd and
+``torch.optim.Adam``. No library offers this: ``torch.compile`` would, but compiling costs longer
+than most estimates take to train.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .bounds import bound_from_parts
+from .networks import ACTIVATIONS, StatisticsNetwork
+
+# d act / d pre-activation, as aten's own backward kernels: (grad, pre-activation, output) -> grad.
+_ACTIVATION_BACKWARD = {
+    "relu": lambda g, a, h: torch.ops.aten.threshold_backward(g, h, 0.0),
+    "elu": lambda g, a, h: torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, True, h),
+    "leaky_relu": lambda g, a, h: torch.ops.aten.leaky_relu_backward(g, a, 0.2, False),
+    "tanh": lambda g, a, h: torch.ops.aten.tanh_backward(g, h),
+    "softplus": lambda g, a, h: torch.ops.aten.softplus_backward(g, a, 1.0, 20.0),
+}
+_ADAM = dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False)  # torch's defaults
+
+
+class CriticStep:
+    """Train ``mine``'s :class:`~minelib.networks.StatisticsNetwork` one minibatch at a time.
+
+    ``step(x, z, lr)`` takes the batch's rows as the network would, x rows then z rows, the first
+    half joint pairs and the second half marginal pairs: (2B, d) for one critic, (K, 2B, d) for K
+    stacked ones. It does what ``mine.loss`` then ``backward`` then ``torch.optim.Adam(fused=True)``
+    would (moving average included) and returns the detached bound value per member.
+    """
+
+    def __init__(self, mine):
+        net = mine.network
+        if not self.supports(mine):
+            raise ValueError("CriticStep trains a StatisticsNetwork without noise; train other critics with "
+                             "MINE.loss and autograd")
+        self.mine, self.net = mine, net
+        self.act = ACTIVATIONS[net.activation]
+        self.act_backward = _ACTIVATION_BACKWARD[net.activation]
+        self.params = [p for pair in zip(net.weights, net.biases) for p in pair]
+        self.grads = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.state_steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+        self.single = net.members == 1
+
+    @staticmethod
+    def supports(mine) -> bool:
+        """Whether ``mine``'s critic is one this step can train (else train it with autograd)."""
+        net = mine.network
+        return (isinstance(net, StatisticsNetwork) and net.input_noise == 0 and net.hidden_noise == 0
+                and net.activation in _ACTIVATION_BACKWARD)
+
+    @torch.no_grad()
+    def step(self, x: torch.Tensor, z: torch.Tensor, lr: float) -> torch.Tensor:
+        inputs, pre, outs = self._forward(torch.cat([x, z], dim=-1))
+        value, grad_t = self._bound_and_grad(outs[-1])
+        self._backward(grad_t, inputs, pre, outs)
+        torch._foreach_add_(self.state_steps, 1)
+        torch._fused_adam_(self.params, self.grads, self.exp_avg, self.exp_avg_sq, [], self.state_steps,
+                           lr=lr, **_ADAM)
+        return value
+
+    def _forward(self, h: torch.Tensor):
+        """Layer inputs, pre-activations and outputs, kept for the backward pass."""
+        inputs, pre, outs = [], [], []
+        last = len(self.net.weights) - 1
+        for i, (w, b) in enumerate(zip(self.net.weights, self.net.biases)):
+            inputs.append(h)
+            a = torch.addmm(b[0], h, w[0]) if self.single else torch.baddbmm(b, h, w)
+            h = self.act(a) if i < last else a
+            pre.append(a)
+            outs.append(h)
+        return inputs, pre, outs
+
+    def _bound_and_grad(self, t: torch.Tensor):
+        """The bound's value and d(loss)/d(scores), loss = -(surrogate), as ``MINE.loss_from_scores``.
+
+        With ``c`` the log of the normaliser (the moving average, the batch's own for plain DV, or 1 for
+        NWJ), the surrogate is ``mean T_joint - mean e^(T_marg - c)`` up to a constant, whose gradient
+        is ``1/B`` on joint scores and ``-e^(T - c)/B`` on marginal ones.
+        """
+        mine, batch = self.mine, t.shape[-2] // 2
+        t_joint, t_marg = t[..., :batch, :], t[..., batch:, :]
+        mean_joint = t_joint.mean(dim=(-2, -1))
+        lme_marg = torch.logsumexp(t_marg, dim=(-2, -1)) - math.log(batch)
+        value = bound_from_parts(mine.bound, mean_joint, lme_marg)
+        if mine.bound == "dv":
+            if mine.ema_rate < 1.0:
+                mine._update_ema(lme_marg)
+                c = mine.log_ema
+            else:
+                c = lme_marg
+        else:
+            c = torch.ones_like(lme_marg)
+        grad = torch.empty_like(t)
+        grad[..., :batch, :] = -1.0 / batch
+        torch.exp(t_marg - c[..., None, None], out=grad[..., batch:, :]).div_(batch)
+        return value, grad
+
+    def _backward(self, grad: torch.Tensor, inputs, pre, outs) -> None:
+        """Backpropagate d(loss)/d(scores) into ``self.grads``, last layer first."""
+        weights = self.net.weights
+        for i in range(len(weights) - 1, -1, -1):
+            gw, gb = self.grads[2 * i], self.grads[2 * i + 1]
+            if self.single:
+                torch.mm(inputs[i].T, grad, out=gw[0])
+            else:
+                torch.bmm(inputs[i].transpose(1, 2), grad, out=gw)
+            torch.sum(grad, dim=-2, keepdim=True, out=gb[0] if self.single else gb)
+            if i > 0:
+                w = weights[i][0] if self.single else weights[i]
+                grad = torch.matmul(grad, w.transpose(-2, -1))
+                grad = self.act_backward(grad, pre[i - 1], outs[i - 1])
