@@ -129,7 +129,8 @@ class MINE(nn.Module):
     def _update_ema(self, lme_marg: torch.Tensor) -> None:
         # A Python flag rather than a per-step NaN test: this runs every step.
         started = getattr(self, "_ema_started", False) or not torch.isnan(self.log_ema).any().item()
-        self.log_ema.copy_(update_log_ema(self.log_ema if started else None, lme_marg, self.ema_rate))
+        new = update_log_ema(self.log_ema if started else None, lme_marg, self.ema_rate)
+        self.log_ema.copy_(new.reshape(self.log_ema.shape))  # one member fed (1, n, d) inputs: (1,) -> ()
         self._ema_started = True
 
 

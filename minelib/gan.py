@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from . import ensemble
 from .clipping import adaptive_clip, global_norm
 from .estimator import MINE, TrainingDivergedError
 from .runtime import resolve_device
@@ -114,9 +115,9 @@ def _data_source(data, seed: int, dev: torch.device) -> Callable[[int, torch.Gen
             out = as_float_array(out, "data sampler output")
             if out.shape[0] != n:
                 raise ValueError(f"the data sampler returned {out.shape[0]} rows for a request of {n}")
-            return torch.as_tensor(out, dtype=torch.float32, device=dev)
+            return torch.as_tensor(out, dtype=torch.get_default_dtype(), device=dev)
         return draw
-    table = torch.as_tensor(as_float_array(data, "data"), dtype=torch.float32, device=dev)
+    table = torch.as_tensor(as_float_array(data, "data"), dtype=torch.get_default_dtype(), device=dev)
 
     def draw(n, gen):
         return table[torch.randint(table.shape[0], (n,), generator=gen).to(dev)]
@@ -140,10 +141,10 @@ def train_gan(
     t_hidden: Sequence[int] = (400, 400, 400),
     ema_rate: float = 0.01,
     device: str = "auto",
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     progress: bool = True,
     chunk: int = 100,
-) -> GANRun:
+) -> GANRun | list[GANRun]:
     """Train a GAN (``beta = 0``) or a MINEGAN (``beta > 0``) on 2-D (or any d) data.
 
     Each iteration: one discriminator step on a data batch and ``G(u)``; one step of the statistics
@@ -155,7 +156,8 @@ def train_gan(
     Args:
         data: an array (n, d) of data points (minibatches drawn with replacement), or a sampler
             ``f(n, rng) -> (n, d) array`` (or a tuple whose first item is one), e.g.
-            :func:`minelib.toy2d.swiss_roll`, called with a seeded ``numpy`` generator.
+            :func:`minelib.toy2d.swiss_roll`, called with a seeded ``numpy`` generator. With a list of
+            seeds, also a list of such, one data set per seed.
         beta: weight of the MI term (0: plain GAN; the paper's MINEGAN uses 1).
         steps: training iterations.
         clip: adaptive clipping of the MI gradient (ignored when ``beta = 0``).
@@ -166,14 +168,17 @@ def train_gan(
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         seed: seeds initialisation, data minibatches, noise and shuffles; on the CPU two runs with the
             same seed give identical results (the global torch generator is neither used nor changed).
+            A list of K seeds trains K independent runs at once as one stacked model
+            (:mod:`minelib.ensemble`): each gets the initialisation, data and noise it gets alone, and
+            the same results up to float rounding (which GAN training amplifies over many iterations).
         progress: show a progress bar. chunk: iterations between (cheap) finiteness checks.
 
     Returns:
-        :class:`GANRun`.
+        :class:`GANRun`, or one per seed when ``seed`` is a list.
 
     Raises:
         ValueError / TypeError: bad arguments, named.
-        TrainingDivergedError: a loss or gradient norm became NaN or infinite (the iteration is named).
+        TrainingDivergedError: a loss or gradient norm became non-finite (the iteration and seed are named).
     """
     beta = check_fraction(beta, "beta", high=float("inf"), closed_low=True)
     steps = check_positive_int(steps, "steps")
@@ -181,65 +186,67 @@ def train_gan(
     lr = check_fraction(lr, "lr", high=float("inf"))
     n_record = check_positive_int(n_record, "n_record", minimum=2)
     chunk = check_positive_int(chunk, "chunk")
-    seed = check_positive_int(seed, "seed", minimum=0)
+    many = not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+    seeds = [check_positive_int(s, "seed", minimum=0) for s in (seed if many and _is_seq(seed) else [seed])]
+    if many and not seeds:
+        raise ValueError("seed must be an int or a non-empty list of ints")
+    K = len(seeds)
     record_at = sorted({check_positive_int(s, "record_at entry", minimum=0) for s in record_at})
     if record_at and record_at[-1] > steps:
         raise ValueError(f"record_at asks for iteration {record_at[-1]} but only {steps} steps are trained")
     if len(adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in adam_betas):
         raise ValueError(f"adam_betas must be two numbers in [0, 1); got {adam_betas!r}")
     dev = resolve_device(device)
-    draw = _data_source(data, seed, dev)
-    x_dim = draw(2, torch.Generator().manual_seed(seed)).shape[1]
+    draws = [_data_source(d, s, dev) for d, s in zip(_per_member_data(data, K), seeds)]
+    x_dim = draws[0](2, torch.Generator().manual_seed(seeds[0])).shape[1]
     use_mi = beta > 0
 
-    # Initialise from a private copy of the global generator's state, so neither depends on the other.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        G, D = Generator(z_dim, x_dim, g_hidden), Discriminator(x_dim, d_hidden)
-    G, D = G.to(dev), D.to(dev)
+    # Member k is built exactly as a single run with seed k builds its networks, then all are stacked.
+    singles = [_init_networks(s, z_dim, x_dim, g_hidden, d_hidden) for s in seeds]
+    G, D = (ensemble.stack([m[i] for m in singles]).to(dev) for i in (0, 1))
     mine = MINE(x_dim, z_dim, bound="dv", ema_rate=ema_rate, hidden=t_hidden, activation="leaky_relu",
-                seed=seed + 7919).to(dev) if use_mi else None
+                members=K, seed=[s + 7919 for s in seeds]).to(dev) if use_mi else None
     adam = dict(lr=lr, betas=tuple(adam_betas), **({"fused": True} if dev.type in ("cpu", "cuda") else {}))
     opt_g, opt_d = torch.optim.Adam(G.parameters(), **adam), torch.optim.Adam(D.parameters(), **adam)
     opt_t = torch.optim.Adam(mine.parameters(), **adam) if use_mi else None
     g_params = list(G.parameters())
 
-    gen = torch.Generator().manual_seed(seed)                     # minibatches, noise, shuffles
-    z_record = torch.randn(n_record, z_dim, generator=torch.Generator().manual_seed(seed + 104729)).to(dev)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]      # minibatches, noise, shuffles
+    z_record = torch.stack([torch.randn(n_record, z_dim, generator=torch.Generator().manual_seed(s + 104729))
+                            for s in seeds]).to(dev)
     samples, record_set = {}, set(record_at)
     if 0 in record_set:
         samples[0] = _sample(G, z_record)
-    settings = dict(beta=beta, clip=bool(clip) if use_mi else None, steps=steps, batch_size=batch_size, lr=lr,
-                    adam_betas=list(adam_betas), z_dim=z_dim, x_dim=x_dim, g_hidden=list(g_hidden),
-                    d_hidden=list(d_hidden), t_hidden=list(t_hidden) if use_mi else None, ema_rate=ema_rate,
-                    record_at=record_at, n_record=n_record, device=str(dev), seed=seed)
-    nan = torch.tensor(float("nan"), device=dev)
-    zero = torch.zeros((), device=dev)
+    members = torch.arange(K, device=dev)[:, None]
+    nan = torch.full((K,), float("nan"), device=dev)
+    zero = torch.zeros(K, device=dev)
     rows = []
     G.train(), D.train()
     if use_mi:
         mine.train()
-    bar = tqdm(total=steps, disable=not progress, desc=f"{'MINEGAN' if use_mi else 'GAN'} (beta={beta:g})",
-               unit="it", leave=False)
+    bar = tqdm(total=steps, disable=not progress, desc=f"{'MINEGAN' if use_mi else 'GAN'} (beta={beta:g}"
+               f"{f', {K} seeds' if K > 1 else ''})", unit="it", leave=False)
     start = time.perf_counter()
     for first in range(0, steps, chunk):
         c = min(chunk, steps - first)
-        real = draw(c * batch_size, gen).reshape(c, batch_size, -1)
-        noise = torch.randn(c, 2, batch_size, z_dim, generator=gen).to(dev)
-        perms = torch.argsort(torch.rand(c, 2, batch_size, generator=gen), dim=-1).to(dev)
+        # Per member, in the order a single run draws them: data, noise, shuffles. Shapes (c, ..., K, B, .).
+        real = torch.stack([draw(c * batch_size, g).reshape(c, batch_size, -1) for draw, g in zip(draws, gens)], 1)
+        noise, perms = (torch.stack(t, 2).to(dev) for t in zip(*[
+            (torch.randn(c, 2, batch_size, z_dim, generator=g),
+             torch.argsort(torch.rand(c, 2, batch_size, generator=g), dim=-1)) for g in gens]))
         chunk_rows = []
         for s in range(c):
             # 1. discriminator: real vs G(u1)
             u1 = noise[s, 0]
             with torch.no_grad():
                 fake = G(u1)
-            d_loss = F.softplus(-D(real[s])).mean() + F.softplus(D(fake)).mean()
+            d_loss = F.softplus(-D(real[s])).mean(-1) + F.softplus(D(fake)).mean(-1)
             opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
+            d_loss.sum().backward()
             opt_d.step()
             # 2. statistics network on (G(u1), u1) vs (G(u1), u1 shuffled); G is unchanged since `fake`
             if use_mi:
-                t_loss, mi = mine.loss(fake, u1, u1[perms[s, 0]])
+                t_loss, mi = mine.loss(fake, u1, u1[members, perms[s, 0]])
                 opt_t.zero_grad(set_to_none=True)
                 t_loss.backward()
                 opt_t.step()
@@ -248,19 +255,20 @@ def train_gan(
             # 3. generator: non-saturating loss, minus beta * I(G(u2); u2), adaptively clipped
             u2 = noise[s, 1]
             x_g = G(u2)
-            g_loss = F.softplus(-D(x_g)).mean()
-            g_u = torch.autograd.grad(g_loss, g_params, retain_graph=use_mi)
+            g_loss = F.softplus(-D(x_g)).mean(-1)
+            g_u = torch.autograd.grad(g_loss.sum(), g_params, retain_graph=use_mi)
             if use_mi:
-                g_m = torch.autograd.grad(-beta * mine.lower_bound(x_g, u2, u2[perms[s, 1]]), g_params)
+                mi_term = -beta * mine.lower_bound(x_g, u2, u2[members, perms[s, 1]]).sum()
+                g_m = torch.autograd.grad(mi_term, g_params)
                 if clip:
-                    g_a, norm_u, norm_m = adaptive_clip(g_u, g_m)
-                    norm_a = global_norm(g_a)
+                    g_a, norm_u, norm_m = adaptive_clip(g_u, g_m, stacked=True)
+                    norm_a = global_norm(g_a, stacked=True)
                 else:
-                    g_a, norm_u, norm_m = g_m, global_norm(g_u), global_norm(g_m)
+                    g_a, norm_u, norm_m = g_m, global_norm(g_u, stacked=True), global_norm(g_m, stacked=True)
                     norm_a = norm_m
                 grads = [a + b for a, b in zip(g_u, g_a)]
             else:
-                grads, norm_u, norm_m, norm_a = g_u, global_norm(g_u), zero, zero
+                grads, norm_u, norm_m, norm_a = g_u, global_norm(g_u, stacked=True), zero, zero
             for p, g in zip(g_params, grads):
                 p.grad = g
             opt_g.step()
@@ -268,38 +276,85 @@ def train_gan(
             step = first + s + 1
             if step in record_set:
                 samples[step] = _sample(G, z_record)
-        block = torch.stack(chunk_rows).double().cpu().numpy()
-        _check_finite(block, first, use_mi)
+        block = torch.stack(chunk_rows).double().cpu().numpy()       # (c, 6, K)
+        _check_finite(block, first, use_mi, seeds)
         rows.append(block)
         bar.update(c)
-        bar.set_postfix(d=f"{block[-1, 0]:.3f}", g=f"{block[-1, 1]:.3f}", **({"mi": f"{block[-1, 2]:.2f}"} if use_mi else {}))
+        last = block[-1].mean(-1)
+        bar.set_postfix(d=f"{last[0]:.3f}", g=f"{last[1]:.3f}", **({"mi": f"{last[2]:.2f}"} if use_mi else {}))
     bar.close()
     seconds = time.perf_counter() - start
     values = np.concatenate(rows)
-    history = pd.DataFrame(values, columns=HISTORY_COLUMNS[1:])
-    history.insert(0, "step", np.arange(1, steps + 1))
-    return GANRun(samples=samples, history=history, settings=settings, seconds=seconds,
-                  generator=G, discriminator=D, mine=mine)
+    runs = []
+    for k, (s, (g_single, d_single)) in enumerate(zip(seeds, singles)):
+        history = pd.DataFrame(values[:, :, k], columns=HISTORY_COLUMNS[1:])
+        history.insert(0, "step", np.arange(1, steps + 1))
+        settings = dict(beta=beta, clip=bool(clip) if use_mi else None, steps=steps, batch_size=batch_size, lr=lr,
+                        adam_betas=list(adam_betas), z_dim=z_dim, x_dim=x_dim, g_hidden=list(g_hidden),
+                        d_hidden=list(d_hidden), t_hidden=list(t_hidden) if use_mi else None, ema_rate=ema_rate,
+                        record_at=record_at, n_record=n_record, device=str(dev), seed=s, stacked_with=K)
+        runs.append(GANRun(samples={i: x[k] for i, x in samples.items()}, history=history, settings=settings,
+                           seconds=seconds, generator=ensemble.unstack(G, g_single, k).to(dev),
+                           discriminator=ensemble.unstack(D, d_single, k).to(dev),
+                           mine=_unstack_mine(mine, k) if use_mi else None))
+    return runs if many else runs[0]
+
+
+def _is_seq(v) -> bool:
+    return isinstance(v, (list, tuple, np.ndarray))
+
+
+def _per_member_data(data, K: int) -> list:
+    """``data`` as one data set per member: a list of K arrays or samplers, or the same one K times."""
+    if isinstance(data, (list, tuple)) and data and all(callable(d) or np.ndim(d) == 2 for d in data) \
+            and not (np.ndim(data) == 2 and not callable(data[0])):
+        if len(data) != K:
+            raise ValueError(f"data lists {len(data)} data sets for {K} seeds; give one per seed or a single one")
+        return list(data)
+    return [data] * K
+
+
+def _init_networks(seed: int, z_dim: int, x_dim: int, g_hidden, d_hidden) -> tuple[Generator, Discriminator]:
+    """G and D of one run, initialised from a private copy of the global generator's state (neither
+    depends on the other)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Generator(z_dim, x_dim, g_hidden), Discriminator(x_dim, d_hidden)
+
+
+def _unstack_mine(mine: MINE, k: int) -> MINE:
+    """Member ``k`` of a stacked MINE as a single one (the trained T of that run)."""
+    net = mine.network
+    single = MINE(net.x_dim, net.z_dim, mine.bound, mine.ema_rate, net.hidden, net.activation,
+                  seed=0).to(mine.log_ema.device)  # seeded: the weights are overwritten, the global RNG kept
+    with torch.no_grad():
+        for dst, src in zip(single.network.parameters(), net.parameters()):
+            dst.copy_(src[k:k + 1])
+        single.log_ema.copy_(mine.log_ema.reshape(-1)[k])
+    return single
 
 
 @torch.no_grad()
-def _sample(G: Generator, z: torch.Tensor, rows: int = 8192) -> np.ndarray:
-    """Generator samples in eval mode (BatchNorm running statistics): they depend on z only."""
+def _sample(G: nn.Module, z: torch.Tensor, rows: int = 8192) -> np.ndarray:
+    """Generator samples in eval mode (BatchNorm running statistics): they depend on z only.
+
+    ``z`` is (n, z_dim), or (K, n, z_dim) for a stacked generator; rows are taken a block at a time.
+    """
     was_training = G.training
     G.eval()
-    out = torch.cat([G(z[i:i + rows]) for i in range(0, z.shape[0], rows)])
+    out = torch.cat([G(z[..., i:i + rows, :]) for i in range(0, z.shape[-2], rows)], dim=-2)
     G.train(was_training)
     return out.float().cpu().numpy()
 
 
-def _check_finite(block: np.ndarray, first_step: int, use_mi: bool) -> None:
+def _check_finite(block: np.ndarray, first_step: int, use_mi: bool, seeds: list[int]) -> None:
     cols = [0, 1, 2, 3, 4, 5] if use_mi else [0, 1, 3, 4, 5]
     bad = ~np.isfinite(block[:, cols])
     if bad.any():
-        row, col = np.argwhere(bad)[0]
+        row, col, k = np.argwhere(bad)[0]
         name = HISTORY_COLUMNS[1:][cols[col]]
         raise TrainingDivergedError(
-            f"GAN training diverged: {name} became non-finite at iteration {first_step + row + 1}; "
+            f"GAN training diverged: {name} became non-finite at iteration {first_step + row + 1} (seed {seeds[k]}); "
             f"lower lr or beta, or keep clip=True")
 
 

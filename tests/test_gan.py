@@ -230,6 +230,72 @@ def test_train_gan_validates_and_names_the_diverged_step():
 
 # ---------------------------------------------------------------- the experiments (Fig 3, Fig 4)
 
+def test_clipping_stacked_clips_each_member_by_its_own_norms():
+    gen = torch.Generator().manual_seed(0)
+    g_u = [torch.randn(3, 4, 5, generator=gen), torch.randn(3, 1, 5, generator=gen)]
+    g_m = [10 * torch.randn(3, 4, 5, generator=gen), 0.01 * torch.randn(3, 1, 5, generator=gen)]
+    g_m[0][1] *= 0.001                                    # member 1: MI gradient smaller, left as is
+    stacked = adaptive_clip(g_u, g_m, stacked=True)
+    for k in range(3):
+        alone = adaptive_clip([g[k] for g in g_u], [g[k] for g in g_m])
+        torch.testing.assert_close(stacked.norm_u[k], alone.norm_u)
+        torch.testing.assert_close(stacked.norm_m[k], alone.norm_m)
+        for a, b in zip(stacked.adapted, alone.adapted):
+            torch.testing.assert_close(a[k], b)
+    torch.testing.assert_close(stacked.adapted[0][1], g_m[0][1])
+
+
+def test_ensemble_stack_runs_members_side_by_side_and_unstacks():
+    from minelib import ensemble
+    torch.manual_seed(0)
+    singles = [Generator(2, 2, (8, 8)) for _ in range(3)]
+    stacked = ensemble.stack(singles)
+    z = torch.randn(3, 50, 2)
+    for mode in ("train", "eval", "train"):          # BatchNorm: batch statistics, then running ones
+        for m in [stacked, *singles]:
+            m.train(mode == "train")
+        out = stacked(z)
+        for k, g in enumerate(singles):
+            torch.testing.assert_close(out[k], g(z[k]), rtol=1e-5, atol=1e-6)
+    for k, g in enumerate(singles):                 # running statistics and weights come back
+        back = ensemble.unstack(stacked, Generator(2, 2, (8, 8)), k)
+        for (name, a), b in zip(back.state_dict().items(), g.state_dict().values()):
+            if "num_batches" not in name:
+                torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
+    with pytest.raises(TypeError, match="Conv1d"):
+        ensemble.stack([torch.nn.Sequential(torch.nn.Conv1d(1, 1, 3))] * 2)
+
+
+@pytest.fixture
+def float64():
+    """Exactness checks in float64: Adam's normalised steps turn float32 rounding differences of
+    near-zero gradients into differences of order lr, so float32 runs drift apart within steps."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
+@pytest.mark.parametrize("beta,clip", [(1.0, True), (1.0, False), (0.0, True)])
+def test_train_gan_stacked_seeds_match_one_by_one(float64, beta, clip):
+    data = [grid_gaussians(500, seed=s)[0] for s in range(3)]
+    kw = dict(beta=beta, clip=clip, steps=12, record_at=[0, 12], n_record=40, chunk=5, **TINY)
+    stacked = train_gan(data, seed=[4, 5, 6], **kw)
+    assert len(stacked) == 3 and [r.settings["seed"] for r in stacked] == [4, 5, 6]
+    for d, s, run in zip(data, (4, 5, 6), stacked):
+        alone = train_gan(d, seed=s, **kw)
+        cols = ["d_loss", "g_loss", "mi", "norm_u", "norm_m", "norm_a"]
+        np.testing.assert_allclose(run.history[cols].to_numpy(), alone.history[cols].to_numpy(), rtol=1e-9, atol=1e-12)
+        for step in (0, 12):
+            np.testing.assert_allclose(run.samples[step], alone.samples[step], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(generate(run.generator, 30, seed=1), generate(alone.generator, 30, seed=1),
+                                   rtol=1e-9, atol=1e-12)
+        if beta:
+            torch.testing.assert_close(run.mine.log_ema, alone.mine.log_ema, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="one per seed"):
+        train_gan(data[:2], seed=[1, 2, 3], **kw)
+
+
 def test_fig3_experiment_smoke_run():
     from minelib.experiments import fig3_swiss_roll_gan as exp
 

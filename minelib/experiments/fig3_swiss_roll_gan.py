@@ -59,9 +59,9 @@ def _record_points(cfg: dict) -> list[int]:
     return sorted(set(cfg["snapshots"]) | set(range(0, cfg["steps"] + 1, cfg["curve_every"])) | {cfg["steps"]})
 
 
-def train_one(cfg: dict, data: np.ndarray, beta: float, seed: int, device: str = "auto", progress: bool = True,
-              record_at=None):
-    """One GAN/MINEGAN run with this experiment's networks and optimiser."""
+def train_one(cfg: dict, data, beta: float, seed, device: str = "auto", progress: bool = True, record_at=None):
+    """One GAN/MINEGAN run with this experiment's networks and optimiser (a list of runs for lists of
+    data sets and seeds, trained as one stacked model)."""
     return train_gan(data, beta=beta, steps=cfg["steps"], clip=cfg["clip"], batch_size=cfg["batch_size"],
                      lr=cfg["lr"], record_at=_record_points(cfg) if record_at is None else record_at,
                      n_record=cfg["n_samples"], g_hidden=cfg["g_hidden"], d_hidden=cfg["d_hidden"],
@@ -77,10 +77,11 @@ def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -
     "settings": {...}}``.
     """
     samples, cover, hist, train_settings = {}, [], [], {}
-    for s in range(cfg["seeds"]):
-        data, _ = swiss_roll(cfg["n_data"], seed=(seed, s))
-        for model, beta in zip(MODELS, (0.0, cfg["beta"])):
-            r = train_one(cfg, data, beta, seed * 1000 + s, device, progress)
+    seeds = range(cfg["seeds"])
+    data = [swiss_roll(cfg["n_data"], seed=(seed, s))[0] for s in seeds]
+    for model, beta in zip(MODELS, (0.0, cfg["beta"])):
+        # All seeds of one model train at once, as one stacked model (minelib.ensemble).
+        for s, r in zip(seeds, train_one(cfg, data, beta, [seed * 1000 + s for s in seeds], device, progress)):
             train_settings[f"{model}_seed{s}"] = {**r.settings, "seconds": round(r.seconds, 2)}
             for step, x in r.samples.items():
                 samples[(model, s, step)] = x

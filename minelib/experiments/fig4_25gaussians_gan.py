@@ -55,9 +55,11 @@ def settings(profile: str, **overrides) -> dict:
     return common.settings(PROFILES, profile, **overrides)
 
 
-def train_one(cfg: dict, data: np.ndarray, beta: float, clip: bool, seed: int, device: str = "auto",
-              progress: bool = True, steps: int | None = None):
-    """One GAN/MINEGAN run with this experiment's networks and optimiser; samples kept every ``curve_every``."""
+def train_one(cfg: dict, data, beta: float, clip: bool, seed, device: str = "auto", progress: bool = True,
+              steps: int | None = None):
+    """One GAN/MINEGAN run with this experiment's networks and optimiser; samples kept every ``curve_every``.
+
+    Lists of data sets and seeds give a list of runs, trained at once as one stacked model."""
     steps = cfg["steps"] if steps is None else int(steps)
     record = sorted(set(range(0, steps + 1, cfg["curve_every"])) | {steps})
     return train_gan(data, beta=beta, steps=steps, clip=clip, batch_size=cfg["batch_size"], lr=cfg["lr"],
@@ -89,10 +91,15 @@ def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -
             datasets[s] = grid_gaussians(cfg["n_data"], seed=(seed, s))[0]
         return datasets[s]
 
-    for s in range(cfg["seeds"]):
-        for model, beta in zip(MODELS, (0.0, cfg["beta"])):
-            r = train_one(cfg, data_for(s), beta, cfg["clip"], seed * 1000 + s, device, progress)
-            runs[(beta, bool(cfg["clip"]), s)] = r
+    def train(beta, clip, seeds):
+        """All ``seeds`` of one setting at once, as one stacked model (minelib.ensemble)."""
+        out = train_one(cfg, [data_for(s) for s in seeds], beta, clip, [seed * 1000 + s for s in seeds], device,
+                        progress)
+        runs.update({(beta, bool(clip), s): r for s, r in zip(seeds, out)})
+        return out
+
+    for model, beta in zip(MODELS, (0.0, cfg["beta"])):
+        for s, r in zip(range(cfg["seeds"]), train(beta, cfg["clip"], list(range(cfg["seeds"])))):
             train_settings[f"{model}_seed{s}"] = {**r.settings, "seconds": round(r.seconds, 2)}
             samples[(model, s)] = r.samples[cfg["steps"]]
             rows.append({"model": model, "seed": s, **_score(r.samples[cfg["steps"]])})
@@ -103,12 +110,12 @@ def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -
     if cfg["ablation"]:
         for beta in cfg["ablation_betas"]:
             for clip in (True, False):
+                missing = [s for s in range(cfg["ablation_seeds"]) if (float(beta), clip, s) not in runs]
+                for s, r in zip(missing, train(float(beta), clip, missing) if missing else []):
+                    train_settings[f"ablation_beta{beta:g}_{'clip' if clip else 'noclip'}_seed{s}"] = {
+                        **r.settings, "seconds": round(r.seconds, 2)}
                 for s in range(cfg["ablation_seeds"]):
-                    r = runs.get((float(beta), clip, s))
-                    if r is None:
-                        r = train_one(cfg, data_for(s), float(beta), clip, seed * 1000 + s, device, progress)
-                        train_settings[f"ablation_beta{beta:g}_{'clip' if clip else 'noclip'}_seed{s}"] = {
-                            **r.settings, "seconds": round(r.seconds, 2)}
+                    r = runs[(float(beta), clip, s)]
                     h = r.history
                     x = r.samples[cfg["steps"]]
                     ab_samples[(float(beta), clip, s)] = x
