@@ -3,7 +3,7 @@
 Prints tables and ratios; asserts nothing about time (machines are shared and noisy, so every
 number here is a ratio of two things measured in the same run).
 
-    python benchmarks/bench.py [--quick] [--device cpu|cuda|auto] [--threads 2] [--only speed,peers,stacked,ksg]
+    python benchmarks/bench.py [--quick] [--device cpu|cuda|auto] [--threads 2] [--only speed,peers,stacked,gan,ksg]
 
 Peers (`pip install -e ".[bench]"`; torch-mist with --no-deps plus pyro-ppl, never upgrading torch):
 torch-mist's ``estimate_mi`` and npeet-plus's KSG ``mi``. A missing peer is reported and skipped.
@@ -71,7 +71,8 @@ def bare_loop(x: torch.Tensor, z: torch.Tensor, steps: int, batch: int, hidden: 
 
 
 def bench_speed(a, dev) -> None:
-    """estimate_mi's training loop against the bare loop (2 x 100 MLP, batch 256)."""
+    """estimate_mi's training loop (hand-derived gradients, minelib.critic_step) against the bare autograd loop
+    (2 x 100 MLP, batch 256)."""
     xa, xb = correlated_gaussian(20_000, 0.5, 2, seed=0)
     x = torch.tensor(xa, dtype=torch.float32, device=dev)
     z = torch.tensor(xb, dtype=torch.float32, device=dev)
@@ -79,7 +80,7 @@ def bench_speed(a, dev) -> None:
     est = minelib.estimate_mi(xa, xb, steps=a.steps, batch_size=256, hidden=(100, 100), device=str(dev),
                               progress=False, eval_every=a.steps)
     _table(f"estimate_mi training speed ({a.steps} steps, 2 x 100 MLP, batch 256)", ["loop", "steps/s"],
-           [["bare PyTorch loop", bare], ["minelib.estimate_mi", est.steps_per_second],
+           [["bare PyTorch loop (autograd, fused Adam)", bare], ["minelib.estimate_mi", est.steps_per_second],
             ["ratio minelib / bare", est.steps_per_second / bare]])
 
 
@@ -127,6 +128,28 @@ def bench_stacked(a, dev) -> None:
             ["speed-up", t_single / t_stacked, "", ""]])
 
 
+def bench_gan(a, dev) -> None:
+    """Fig 4's MINEGAN at the quick profile's networks: 3 seeds as one stacked model against 3 one-by-one runs."""
+    from minelib.experiments import fig4_25gaussians_gan as fig4
+    from minelib.gan import train_gan
+    from minelib.metrics import grid_mode_metrics
+    from minelib.toy2d import grid_gaussians
+
+    cfg = fig4.settings("quick")
+    steps = 300 if a.quick else 1000
+    data = [grid_gaussians(cfg["n_data"], seed=s)[0] for s in range(3)]
+    kw = dict(beta=1.0, steps=steps, batch_size=cfg["batch_size"], lr=cfg["lr"], g_hidden=cfg["g_hidden"],
+              d_hidden=cfg["d_hidden"], t_hidden=cfg["t_hidden"], record_at=[steps], n_record=cfg["n_samples"],
+              device=str(dev), progress=False)
+    stacked, t_stacked = _timed(lambda: train_gan(data, seed=[0, 1, 2], **kw))
+    single, t_single = _timed(lambda: [train_gan(d, seed=s, **kw) for s, d in enumerate(data)])
+    modes = lambda runs: " / ".join(str(grid_mode_metrics(r.samples[steps])["modes"]) for r in runs)
+    _table(f"MINEGAN, 3 seeds stacked vs one-by-one ({steps} iterations, G 2 x {cfg['g_hidden'][0]}, D and T 3 x "
+           f"{cfg['d_hidden'][0]}, batch {cfg['batch_size']})", ["mode", "wall s", "modes covered per seed"],
+           [["3 one-by-one", t_single, modes(single)], ["stacked K=3", t_stacked, modes(stacked)],
+            ["speed-up", t_single / t_stacked, ""]])
+
+
 def bench_ksg(a, dev) -> None:
     """ksg_mi against npeet-plus's KSG at n = 5,000 and 100,000, d = 2 and 10 (per variable)."""
     try:
@@ -148,7 +171,7 @@ def bench_ksg(a, dev) -> None:
                                                       "speed ratio"], rows)
 
 
-SECTIONS = {"speed": bench_speed, "peers": bench_peers, "stacked": bench_stacked, "ksg": bench_ksg}
+SECTIONS = {"speed": bench_speed, "peers": bench_peers, "stacked": bench_stacked, "gan": bench_gan, "ksg": bench_ksg}
 
 
 def main() -> None:

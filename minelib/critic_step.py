@@ -46,7 +46,10 @@ class CriticStep:
         self.mine, self.net = mine, net
         self.act = ACTIVATIONS[net.activation]
         self.act_backward = _ACTIVATION_BACKWARD[net.activation]
-        self.params = [p for pair in zip(net.weights, net.biases) for p in pair]
+        # Plain lists of the same Parameter objects (updated in place): ParameterList indexing costs
+        # about 0.1 ms a step.
+        self.weights, self.biases = list(net.weights), list(net.biases)
+        self.params = [p for pair in zip(self.weights, self.biases) for p in pair]
         self.grads = [torch.zeros_like(p) for p in self.params]
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
@@ -73,8 +76,8 @@ class CriticStep:
     def _forward(self, h: torch.Tensor):
         """Layer inputs, pre-activations and outputs, kept for the backward pass."""
         inputs, pre, outs = [], [], []
-        last = len(self.net.weights) - 1
-        for i, (w, b) in enumerate(zip(self.net.weights, self.net.biases)):
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             inputs.append(h)
             if self.single:
                 a = torch.addmm(b[0], h, w[0])
@@ -118,7 +121,7 @@ class CriticStep:
         Stacked layers with one output column (the score) use elementwise products and sums: on the
         CPU a batched matrix product with one column costs about four times as much.
         """
-        weights = self.net.weights
+        weights = self.weights
         for i in range(len(weights) - 1, -1, -1):
             gw, gb = self.grads[2 * i], self.grads[2 * i + 1]
             w = weights[i]
