@@ -4,7 +4,7 @@ A small critic is bound by per-operation overhead, not arithmetic (a 2 x 100 MLP
 about 30 MFLOP a step). Autograd records a graph, runs its engine and calls ``optimizer.step``'s
 Python every step; here the backward pass of the MLP and of the bound is written out (a dozen
 matrix products and elementwise ops, into gradient buffers allocated once) and Adam is one fused
-kernel call. It is about twice as fast as autograd on 2 CPU threads and gives the same parameters
+kernel call. It is 1.3-2x as fast as autograd on 2 CPU threads and gives the same parameters
 to float rounding: ``tests/test_estimator.py`` checks it against ``MINE.loss`` with autograd and
 ``torch.optim.Adam``. No library offers this: ``torch.compile`` would, but compiling costs longer
 than most estimates take to train.
