@@ -186,9 +186,9 @@ def train_gan(
     lr = check_fraction(lr, "lr", high=float("inf"))
     n_record = check_positive_int(n_record, "n_record", minimum=2)
     chunk = check_positive_int(chunk, "chunk")
-    many = not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
-    seeds = [check_positive_int(s, "seed", minimum=0) for s in (seed if many and _is_seq(seed) else [seed])]
-    if many and not seeds:
+    many = isinstance(seed, (list, tuple, np.ndarray))
+    seeds = [check_positive_int(s, "seed", minimum=0) for s in (seed if many else [seed])]
+    if not seeds:
         raise ValueError("seed must be an int or a non-empty list of ints")
     K = len(seeds)
     record_at = sorted({check_positive_int(s, "record_at entry", minimum=0) for s in record_at})
@@ -300,14 +300,10 @@ def train_gan(
     return runs if many else runs[0]
 
 
-def _is_seq(v) -> bool:
-    return isinstance(v, (list, tuple, np.ndarray))
-
-
 def _per_member_data(data, K: int) -> list:
     """``data`` as one data set per member: a list of K arrays or samplers, or the same one K times."""
-    if isinstance(data, (list, tuple)) and data and all(callable(d) or np.ndim(d) == 2 for d in data) \
-            and not (np.ndim(data) == 2 and not callable(data[0])):
+    # A list of rows (a plain nested-list data set) has 1-d items, so it is not read as K data sets.
+    if isinstance(data, (list, tuple)) and data and all(callable(d) or np.ndim(d) == 2 for d in data):
         if len(data) != K:
             raise ValueError(f"data lists {len(data)} data sets for {K} seeds; give one per seed or a single one")
         return list(data)

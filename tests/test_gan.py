@@ -327,3 +327,13 @@ def test_fig4_experiment_smoke_run_with_ablation():
     assert np.array_equal(result["ablation_samples"][(1.0, True, 0)], result["samples"][("MINEGAN", 0)])
     assert all(c["held"] is None for c in exp.claims(result, "smoke"))
     assert len(exp.claims(result, "quick")) == 5
+
+
+def test_train_gan_stacked_accepts_data_sets_of_different_sizes_and_rejects_bad_seeds():
+    data = [grid_gaussians(n, seed=s)[0] for s, n in enumerate((300, 500))]
+    runs = train_gan(data, seed=[0, 1], steps=3, **TINY)
+    assert [r.settings["seed"] for r in runs] == [0, 1] and all(r.settings["stacked_with"] == 2 for r in runs)
+    with pytest.raises(ValueError, match="non-empty"):
+        train_gan(data[0], seed=[], steps=3, **TINY)
+    with pytest.raises((TypeError, ValueError), match="seed"):
+        train_gan(data[0], seed=[0, "1"], steps=3, **TINY)
