@@ -43,7 +43,7 @@ class CriticStep:
         if not self.supports(mine):
             raise ValueError("CriticStep trains a StatisticsNetwork without noise; train other critics with "
                              "MINE.loss and autograd")
-        self.mine, self.net = mine, net
+        self.mine = mine
         self.act = ACTIVATIONS[net.activation]
         self.act_backward = _ACTIVATION_BACKWARD[net.activation]
         # Plain lists of the same Parameter objects (updated in place): ParameterList indexing costs

@@ -110,7 +110,7 @@ class MINE(nn.Module):
         return self.loss_from_scores(*self.scores(x, z, z_marginal))
 
     def loss_from_scores(self, t_joint: torch.Tensor, t_marg: torch.Tensor):
-        """:meth:`loss` on scores already computed (the training loop's fast path).
+        """:meth:`loss` on scores already computed (a loop that scores joint and marginal pairs in one call).
 
         The two statistics every bound needs are computed once and shared by the value, the
         surrogate and the moving average: this runs every step.
@@ -331,7 +331,8 @@ def _train(mine: MINE, data: dict, steps: int, batch: int, lr: float, lr_schedul
     for first in range(0, steps, chunk):
         c = min(chunk, steps - first)
         # Piecewise constant per chunk: no per-step Python cost.
-        step_lr = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * (first + c / 2) / steps))) if lr_schedule == "cosine" else lr
+        step_lr = lr if lr_schedule == "constant" else \
+            lr * (0.1 + 0.45 * (1 + math.cos(math.pi * (first + c / 2) / steps)))
         ix, iz = _batch_indices(gens, n_train, c, batch, xf.device)
         chunk_values = []
         for s in range(c):
