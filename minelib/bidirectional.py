@@ -31,8 +31,10 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from . import ensemble
 from .clipping import adaptive_clip, global_norm
-from .estimator import MINE, TrainingDivergedError
+from .estimator import MINE, TrainingDivergedError, derangement
+from .networks import gaussian_like, seeded_noise
 from .runtime import resolve_device
 from .validation import as_float_array, check_choice, check_fraction, check_positive_int
 
@@ -50,9 +52,12 @@ class GaussianNoise(nn.Module):
     def __init__(self, std: float):
         super().__init__()
         self.std = float(std)
+        self.noise_generators: list[torch.Generator] | None = None  # see minelib.networks.seeded_noise
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.std * torch.randn_like(h) if self.training and self.std > 0 else h
+        if not (self.training and self.std > 0):
+            return h
+        return h + self.std * gaussian_like(h, getattr(self, "noise_generators", None))
 
 
 def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "relu", *, batch_norm: bool = False,
@@ -78,14 +83,15 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "rel
 
 
 class PairDiscriminator(nn.Module):
-    """``D(a, b) -> logit`` of shape (n,): an MLP on the concatenation ``[a, b]`` (flattened)."""
+    """``D(a, b) -> logit``: an MLP on the concatenation ``[a, b]`` of rows (n, d_a) and (n, d_b), giving (n,)
+    (or of stacked (K, n, d) rows, giving (K, n))."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([a.flatten(1), b.flatten(1)], dim=1)).squeeze(-1)
+        return self.net(torch.cat([a, b], dim=-1)).squeeze(-1)
 
 
 class BidirectionalModel(nn.Module):
@@ -250,13 +256,13 @@ class BidirectionalRun:
 
 
 def _bce(logit: torch.Tensor, real: bool) -> torch.Tensor:
-    """Cross-entropy of logits against all-1 (``real``) or all-0 labels."""
-    return F.softplus(-logit).mean() if real else F.softplus(logit).mean()
+    """Cross-entropy of logits against all-1 (``real``) or all-0 labels: the batch mean (per member when stacked)."""
+    return F.softplus(-logit if real else logit).mean(-1)
 
 
 def train_bidirectional(
     data,
-    model: BidirectionalModel,
+    model: BidirectionalModel | Sequence[BidirectionalModel],
     variant: str,
     steps: int,
     *,
@@ -270,29 +276,37 @@ def train_bidirectional(
     clip: bool = True,
     t_lr: float | None = None,
     device: str = "auto",
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     progress: bool = True,
     chunk: int = 50,
-) -> BidirectionalRun:
-    """Train one bidirectional model (ALI, ALICE-L2, ALICE-A or ALI+MINE) on rows of ``data``.
+) -> BidirectionalRun | list[BidirectionalRun]:
+    """Train one bidirectional model (ALI, ALICE-L2, ALICE-A or ALI+MINE) on rows of ``data``, or K at once.
 
     Args:
         data: array (n, x_dim) of training points (minibatches are drawn with replacement); a uint8 array is
-            read as pixels 0..255 and mapped to [-1, 1] per minibatch.
+            read as pixels 0..255 and mapped to [-1, 1] per minibatch. With a list of models, also a list of
+            K arrays, one per model.
         model: from :func:`toy_networks` or :func:`mnist_networks` built for the same ``variant``
-            (ALICE-A needs its two extra discriminators, ALI+MINE its MINE).
+            (ALICE-A needs its two extra discriminators, ALI+MINE its MINE); trained in place. A list of K
+            such models (MLPs of one architecture) trains as one stacked model (:mod:`minelib.ensemble`):
+            each gets the minibatches, noise and shuffles it gets alone, so the same results up to float
+            rounding, which adversarial training amplifies over many iterations.
         variant: one of :data:`VARIANTS`. steps: iterations.
         batch_size, lr, adam_betas: minibatch and Adam settings of every network (T uses ``t_lr``, default lr).
         enc_noise: std of the encoder's additive noise ``eps`` (eq. 23: 1).
         lam: weight of ALICE-L2's cycle term. adv_weight: weight of ALICE-A's reconstruction discriminators.
         beta: weight of ``I(X; Z_enc)`` for ALI+MINE. clip: adaptive clipping of its gradient (eq. 36).
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``. seed: seeds minibatches, noise and shuffles; on the CPU the
-            same seed gives the same run (torch's global generator is restored afterwards).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``. seed: seeds minibatches, noise and shuffles (one seed per
+            model for a list); on the CPU the same seed gives the same run, and torch's global generator is
+            left as it was.
         progress: a progress bar. chunk: iterations between finiteness checks.
+
+    Returns:
+        :class:`BidirectionalRun`, or one per model for a list.
 
     Raises:
         ValueError / TypeError: bad arguments, named.
-        TrainingDivergedError: a loss or gradient norm became non-finite (the iteration is named).
+        TrainingDivergedError: a loss or gradient norm became non-finite (the iteration and seed are named).
     """
     variant = check_choice(variant, "variant", VARIANTS)
     steps = check_positive_int(steps, "steps")
@@ -303,50 +317,65 @@ def train_bidirectional(
     lam = check_fraction(lam, "lam", high=float("inf"), closed_low=True)
     adv_weight = check_fraction(adv_weight, "adv_weight", high=float("inf"), closed_low=True)
     beta = check_fraction(beta, "beta", high=float("inf"), closed_low=True)
-    seed = check_positive_int(seed, "seed", minimum=0)
     chunk = check_positive_int(chunk, "chunk")
-    if variant == "alice_adv" and (model.disc_x is None or model.disc_z is None):
-        raise ValueError("variant 'alice_adv' needs a model with disc_x and disc_z; build it with variant='alice_adv'")
-    if variant == "ali_mine" and model.mine is None:
-        raise ValueError("variant 'ali_mine' needs a model with a MINE; build it with variant='ali_mine'")
-    uint8 = isinstance(data, np.ndarray) and data.dtype == np.uint8
-    x_np = data.reshape(len(data), -1) if uint8 else as_float_array(data, "data").reshape(len(data), -1)
-    if x_np.shape[1] != model.x_dim:
-        raise ValueError(f"data rows have {x_np.shape[1]} features but the model expects x_dim={model.x_dim}")
+    many = isinstance(model, (list, tuple))
+    models = list(model) if many else [model]
+    seeds = _seed_list(seed, len(models), many)
+    for m in models:
+        if variant == "alice_adv" and (m.disc_x is None or m.disc_z is None):
+            raise ValueError("variant 'alice_adv' needs a model with disc_x and disc_z; build it with variant='alice_adv'")
+        if variant == "ali_mine" and m.mine is None:
+            raise ValueError("variant 'ali_mine' needs a model with a MINE; build it with variant='ali_mine'")
     dev = resolve_device(device)
-    model = model.to(dev)
-    # uint8 images (CelebA) stay uint8 on the device and are mapped to [-1, 1] per minibatch.
-    table = torch.as_tensor(x_np, device=dev) if uint8 else torch.as_tensor(x_np, dtype=torch.float32, device=dev)
-    enc, dec = model.encoder, model.decoder
+    datasets = _per_member_data(data, len(models))
+    tables, uint8 = _tables(datasets, models[0].x_dim, dev)
+    stacked = many and len(models) > 1
+    net = _stacked_model(models).to(dev) if stacked else models[0].to(dev)
+    enc, dec = net.encoder, net.decoder
     adam = dict(betas=tuple(adam_betas))
     fg_params = list(enc.parameters()) + list(dec.parameters())
     n_enc = len(list(enc.parameters()))
     opt_fg = torch.optim.Adam(fg_params, lr=lr, **adam)
-    opt_d = torch.optim.Adam([p for d in model.discriminators() for p in d.parameters()], lr=lr, **adam)
+    opt_d = torch.optim.Adam([p for d in net.discriminators() for p in d.parameters()], lr=lr, **adam)
     use_mi = variant == "ali_mine"
-    opt_t = torch.optim.Adam(model.mine.parameters(), lr=t_lr, **adam) if use_mi else None
-    settings = dict(variant=variant, steps=steps, batch_size=batch_size, lr=lr, t_lr=t_lr if use_mi else None,
-                    adam_betas=list(adam_betas), enc_noise=enc_noise, lam=lam if variant == "alice_l2" else None,
-                    adv_weight=adv_weight if variant == "alice_adv" else None, beta=beta if use_mi else None,
-                    clip=bool(clip) if use_mi else None, x_dim=model.x_dim, z_dim=model.z_dim, n_data=len(x_np),
-                    device=str(dev), seed=seed)
-    nan = torch.tensor(float("nan"), device=dev)
-    zero = torch.zeros((), device=dev)
+    opt_t = torch.optim.Adam(net.mine.parameters(), lr=t_lr, **adam) if use_mi else None
+
+    # Every random draw of member k comes from its own generator, in the order a single run makes them.
+    gens = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
+    members = torch.arange(len(models), device=dev)[:, None]
+    dtype = torch.get_default_dtype()
+
+    def per_member(draw):
+        """``draw(k, generator)`` for each member, stacked (or the single draw of a plain run)."""
+        out = [draw(k, g) for k, g in enumerate(gens)]
+        return torch.stack(out) if stacked else out[0]
+
+    def shuffled(z):
+        """z shuffled within each member's batch by that member's derangement (the marginal pairs)."""
+        perm = per_member(lambda k, g: derangement(batch_size, dev, g))
+        return z[members, perm] if stacked else z[perm]
+
+    shape = (len(models),) if stacked else ()
+    nan, zero = torch.full(shape, float("nan"), device=dev), torch.zeros(shape, device=dev)
     rows = []
-    model.train()
-    bar = tqdm(total=steps, disable=not progress, desc=VARIANT_NAMES[variant], unit="it", leave=False)
+    net.train()
+    bar = tqdm(total=steps, disable=not progress, desc=VARIANT_NAMES[variant] + (f" ({len(models)} seeds)" if stacked
+               else ""), unit="it", leave=False)
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    # Layers that draw from torch's global generator (CelebA's dropout) get a private, seeded copy of it.
+    with torch.random.fork_rng(devices=[]), seeded_noise(net, gens):
+        torch.manual_seed(seeds[0] + 0x5EED)
         for first in range(0, steps, chunk):
             c = min(chunk, steps - first)
             chunk_rows = []
             for s in range(c):
-                x = table[torch.randint(len(table), (batch_size,)).to(dev)]
+                x = per_member(lambda k, g: tables[k][torch.randint(len(tables[k]), (batch_size,), generator=g,
+                                                                     device=dev)])
                 if uint8:
-                    x = x.float() / 127.5 - 1.0
-                z = torch.randn(batch_size, model.z_dim, device=dev)
-                eps = enc_noise * torch.randn(batch_size, model.z_dim, device=dev)
+                    x = x.to(dtype) / 127.5 - 1.0
+                z = per_member(lambda k, g: torch.randn(batch_size, net.z_dim, generator=g, device=dev, dtype=dtype))
+                eps = enc_noise * per_member(lambda k, g: torch.randn(batch_size, net.z_dim, generator=g, device=dev,
+                                                                      dtype=dtype))
                 z_enc = enc(x) + eps
                 x_gen = dec(z)
                 # 1. discriminator(s)
@@ -354,88 +383,149 @@ def train_bidirectional(
                     ze, xg = z_enc.detach(), x_gen.detach()
                     if variant == "alice_adv":
                         x_rec_d, z_rec_d = dec(ze), enc(xg)
-                d_loss = _bce(model.disc(x, ze), True) + _bce(model.disc(xg, z), False)
+                d_loss = _bce(net.disc(x, ze), True) + _bce(net.disc(xg, z), False)
                 if variant == "alice_adv":
-                    d_loss = (d_loss + _bce(model.disc_x(x, x), True) + _bce(model.disc_x(x, x_rec_d), False)
-                              + _bce(model.disc_z(z, z), True) + _bce(model.disc_z(z, z_rec_d), False))
+                    d_loss = (d_loss + _bce(net.disc_x(x, x), True) + _bce(net.disc_x(x, x_rec_d), False)
+                              + _bce(net.disc_z(z, z), True) + _bce(net.disc_z(z, z_rec_d), False))
                 opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
+                d_loss.sum().backward()
                 opt_d.step()
                 # 2. statistics network on (x, F(x)+eps), z shuffled for the marginal pairs
                 if use_mi:
-                    t_loss, mi = model.mine.loss(x, ze)
+                    t_loss, mi = net.mine.loss(x, ze, shuffled(ze))
                     opt_t.zero_grad(set_to_none=True)
                     t_loss.backward()
                     opt_t.step()
                 else:
                     mi = nan
                 # 3. encoder and decoder: swapped labels (non-saturating), plus the variant's term
-                g_loss = _bce(model.disc(x, z_enc), False) + _bce(model.disc(x_gen, z), True)
+                g_loss = _bce(net.disc(x, z_enc), False) + _bce(net.disc(x_gen, z), True)
                 rec = nan
                 if variant == "alice_l2":
-                    rec = ((x - dec(z_enc)) ** 2).sum(1).mean() + ((z - enc(x_gen)) ** 2).sum(1).mean()
+                    rec = ((x - dec(z_enc)) ** 2).sum(-1).mean(-1) + ((z - enc(x_gen)) ** 2).sum(-1).mean(-1)
                     g_loss = g_loss + lam * rec
                     rec = rec.detach()
                 elif variant == "alice_adv":
-                    g_loss = g_loss + adv_weight * (_bce(model.disc_x(x, dec(z_enc)), True)
-                                                    + _bce(model.disc_z(z, enc(x_gen)), True))
+                    g_loss = g_loss + adv_weight * (_bce(net.disc_x(x, dec(z_enc)), True)
+                                                    + _bce(net.disc_z(z, enc(x_gen)), True))
                 if use_mi:
-                    g_u = torch.autograd.grad(g_loss, fg_params, retain_graph=True)
-                    g_m = torch.autograd.grad(-beta * model.mine.lower_bound(x, z_enc), fg_params[:n_enc])
-                    g_m = list(g_m) + [None] * (len(fg_params) - n_enc)
+                    g_u = torch.autograd.grad(g_loss.sum(), fg_params, retain_graph=True)
+                    mi_term = -beta * net.mine.lower_bound(x, z_enc, shuffled(z_enc)).sum()
+                    g_m = list(torch.autograd.grad(mi_term, fg_params[:n_enc])) + [None] * (len(fg_params) - n_enc)
                     if clip:
-                        g_a, norm_u, norm_m = adaptive_clip(g_u, g_m)
-                        norm_a = global_norm(g_a)
+                        g_a, norm_u, norm_m = adaptive_clip(g_u, g_m, stacked=stacked)
+                        norm_a = global_norm(g_a, stacked=stacked)
                     else:
                         g_a = [torch.zeros_like(p) if g is None else g for p, g in zip(fg_params, g_m)]
-                        norm_u, norm_m = global_norm(g_u), global_norm(g_a)
+                        norm_u, norm_m = global_norm(g_u, stacked=stacked), global_norm(g_a, stacked=stacked)
                         norm_a = norm_m
                     for p, a, b in zip(fg_params, g_u, g_a):
                         p.grad = a + b
                 else:
                     opt_fg.zero_grad(set_to_none=True)
-                    g_loss.backward()
+                    g_loss.sum().backward()
                     norm_u, norm_m, norm_a = zero, zero, zero
                 opt_fg.step()
                 chunk_rows.append(torch.stack([d_loss.detach(), g_loss.detach(), rec, mi, norm_u, norm_m, norm_a]))
-            block = torch.stack(chunk_rows).double().cpu().numpy()
-            _check_finite(block, first, variant)
+            block = torch.stack(chunk_rows).double().cpu().numpy().reshape(c, len(HISTORY_COLUMNS) - 1, -1)
+            _check_finite(block, first, variant, seeds)
             rows.append(block)
             bar.update(c)
-            bar.set_postfix(d=f"{block[-1, 0]:.3f}", g=f"{block[-1, 1]:.3f}")
+            last = block[-1].mean(-1)
+            bar.set_postfix(d=f"{last[0]:.3f}", g=f"{last[1]:.3f}")
     bar.close()
     seconds = time.perf_counter() - start
-    history = pd.DataFrame(np.concatenate(rows), columns=HISTORY_COLUMNS[1:])
-    history.insert(0, "step", np.arange(1, steps + 1))
-    model.eval()
-    return BidirectionalRun(model=model, variant=variant, history=history, settings=settings, seconds=seconds)
+    values = np.concatenate(rows)
+    net.eval()
+    runs = []
+    for k, (m, s) in enumerate(zip(models, seeds)):
+        if stacked:
+            ensemble.copy_member(net, m.to(dev), k)
+            m.eval()
+        history = pd.DataFrame(values[:, :, k], columns=HISTORY_COLUMNS[1:])
+        history.insert(0, "step", np.arange(1, steps + 1))
+        settings = dict(variant=variant, steps=steps, batch_size=batch_size, lr=lr, t_lr=t_lr if use_mi else None,
+                        adam_betas=list(adam_betas), enc_noise=enc_noise, lam=lam if variant == "alice_l2" else None,
+                        adv_weight=adv_weight if variant == "alice_adv" else None, beta=beta if use_mi else None,
+                        clip=bool(clip) if use_mi else None, x_dim=m.x_dim, z_dim=m.z_dim, n_data=len(tables[k]),
+                        device=str(dev), seed=s, stacked_with=len(models))
+        runs.append(BidirectionalRun(model=m, variant=variant, history=history, settings=settings, seconds=seconds))
+    return runs if many else runs[0]
 
 
-def _check_finite(block: np.ndarray, first_step: int, variant: str) -> None:
+def _seed_list(seed, k: int, many: bool) -> list[int]:
+    """One seed per model: an int for one model, a list of ``k`` ints for a list of models."""
+    if not many:
+        return [check_positive_int(seed, "seed", minimum=0)]
+    if not isinstance(seed, (list, tuple, np.ndarray)) or len(seed) != k:
+        raise ValueError(f"a list of {k} models needs a list of {k} seeds, one per model; got seed={seed!r}")
+    return [check_positive_int(s, "seed", minimum=0) for s in seed]
+
+
+def _per_member_data(data, k: int) -> list:
+    """``data`` as one data set per model: a list of ``k`` arrays, or the same array ``k`` times."""
+    if isinstance(data, (list, tuple)) and data and all(isinstance(d, (np.ndarray, torch.Tensor)) for d in data):
+        if len(data) != k:
+            raise ValueError(f"data lists {len(data)} data sets for {k} models; give one per model or a single one")
+        return list(data)
+    return [data] * k
+
+
+def _tables(datasets: list, x_dim: int, dev: torch.device) -> tuple[list[torch.Tensor], bool]:
+    """Each member's data as a tensor on the device (one tensor for members sharing an array), and
+    whether they are uint8 pixels (kept as uint8, mapped to [-1, 1] per minibatch)."""
+    uint8 = [isinstance(d, np.ndarray) and d.dtype == np.uint8 for d in datasets]
+    if len(set(uint8)) > 1:
+        raise ValueError("data sets must all be uint8 pixels or all be floats")
+    made: dict[int, torch.Tensor] = {}
+    for d in datasets:
+        if id(d) in made:
+            continue
+        rows = d.reshape(len(d), -1) if uint8[0] else as_float_array(d, "data").reshape(len(d), -1)
+        if rows.shape[1] != x_dim:
+            raise ValueError(f"data rows have {rows.shape[1]} features but the model expects x_dim={x_dim}")
+        made[id(d)] = (torch.as_tensor(rows, device=dev) if uint8[0]
+                       else torch.as_tensor(rows, dtype=torch.get_default_dtype(), device=dev))
+    return [made[id(d)] for d in datasets], uint8[0]
+
+
+def _stacked_model(models: list[BidirectionalModel]) -> BidirectionalModel:
+    """The K models as one, their layers stacked; a clear error for networks that cannot be."""
+    try:
+        return ensemble.stack(models)
+    except TypeError as e:
+        raise TypeError(f"these models cannot be trained stacked ({e}); train them one at a time") from e
+
+
+def _check_finite(block: np.ndarray, first_step: int, variant: str, seeds: list[int]) -> None:
     cols = [0, 1, 4, 5, 6] + ([2] if variant == "alice_l2" else []) + ([3] if variant == "ali_mine" else [])
     bad = ~np.isfinite(block[:, cols])
     if bad.any():
-        row, col = np.argwhere(bad)[0]
+        row, col, k = np.argwhere(bad)[0]
         name = HISTORY_COLUMNS[1:][cols[col]]
         raise TrainingDivergedError(f"{VARIANT_NAMES[variant]} training diverged: {name} became non-finite at "
-                                    f"iteration {first_step + row + 1}; lower lr (or beta)")
+                                    f"iteration {first_step + row + 1} (seed {seeds[k]}); lower lr (or beta)")
 
 
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _dtype(model: nn.Module) -> torch.dtype:
+    return next(model.parameters()).dtype
+
+
 @torch.no_grad()
 def encode(model: BidirectionalModel, x, noise: float = 1.0, seed: int = 0, rows: int = 4096) -> np.ndarray:
     """``F(x) + noise * eps`` in eval mode, eps seeded: (n, z_dim) float32. ``noise=0`` gives ``F(x)``."""
-    dev = _device(model)
-    x = torch.as_tensor(as_float_array(x, "x").reshape(len(x), -1), dtype=torch.float32)
+    dev, dtype = _device(model), _dtype(model)
+    x = torch.as_tensor(as_float_array(x, "x").reshape(len(x), -1), dtype=dtype)
     gen = torch.Generator().manual_seed(seed)
     model.eval()
     out = []
     for i in range(0, len(x), rows):
         xb = x[i:i + rows].to(dev)
-        e = torch.randn(len(xb), model.z_dim, generator=gen).to(dev)
+        e = torch.randn(len(xb), model.z_dim, generator=gen, dtype=dtype).to(dev)
         out.append(model.encoder(xb) + noise * e)
     return torch.cat(out).float().cpu().numpy()
 
@@ -444,7 +534,7 @@ def encode(model: BidirectionalModel, x, noise: float = 1.0, seed: int = 0, rows
 def decode(model: BidirectionalModel, z, rows: int = 4096) -> np.ndarray:
     """``G(z)`` in eval mode: (n, x_dim) float32."""
     dev = _device(model)
-    z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    z = torch.as_tensor(np.asarray(z), dtype=_dtype(model))
     model.eval()
     return torch.cat([model.decoder(z[i:i + rows].to(dev)) for i in range(0, len(z), rows)]).float().cpu().numpy()
 

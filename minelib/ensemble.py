@@ -3,8 +3,10 @@
 Small networks are bound by per-operation overhead; K of them stacked along a leading member
 dimension cost about as many kernel launches as one. :func:`stack` turns K modules built of
 ``nn.Linear``, ``nn.BatchNorm1d`` and stateless layers (activations) into one that maps (K, n, d)
-inputs to (K, n, ...) outputs, each member with its own weights and batch statistics;
-:func:`unstack` gives member k back as an ordinary module. Written here rather than with
+inputs to (K, n, ...) outputs, each member with its own weights and batch statistics (a
+:class:`~minelib.estimator.MINE` with an MLP critic becomes one of K members, its moving average
+per member); :func:`unstack` gives member k back as an ordinary module and :func:`copy_member`
+writes it into an existing one. Written here rather than with
 ``torch.func`` (``stack_module_state`` + ``vmap``): the training loops keep their in-place optimiser
 and moving-average updates and per-member gradient norms, which vmap would need rewritten as pure
 functions.
@@ -17,6 +19,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .estimator import MINE
+from .networks import StatisticsNetwork
 
 
 class StackedLinear(nn.Module):
@@ -50,47 +55,96 @@ class StackedBatchNorm1d(nn.Module):
         self.bias = nn.Parameter(torch.stack([l.bias.detach() for l in layers]).clone())
         self.register_buffer("running_mean", torch.stack([l.running_mean for l in layers]).clone())
         self.register_buffer("running_var", torch.stack([l.running_var for l in layers]).clone())
+        # Members train in lockstep, so one count serves them all (as nn.BatchNorm1d keeps it).
+        self.register_buffer("num_batches_tracked", first.num_batches_tracked.clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         K, n, H = x.shape
         flat = x.transpose(0, 1).reshape(n, K * H)
+        momentum = self.momentum
+        if self.training:
+            self.num_batches_tracked.add_(1)
+            if momentum is None:  # a cumulative average, as nn.BatchNorm1d does
+                momentum = 1.0 / float(self.num_batches_tracked)
         y = F.batch_norm(flat, self.running_mean.view(-1), self.running_var.view(-1), self.weight.view(-1),
-                         self.bias.view(-1), self.training, self.momentum, self.eps)
+                         self.bias.view(-1), self.training, momentum or 0.0, self.eps)
         return y.reshape(n, K, H).transpose(0, 1)
 
     def copy_member(self, k: int, layer: nn.BatchNorm1d) -> None:
         for name in ("weight", "bias", "running_mean", "running_var"):
             getattr(layer, name).data.copy_(getattr(self, name)[k])
+        layer.num_batches_tracked.copy_(self.num_batches_tracked)
 
 
-_STACKED = {nn.Linear: StackedLinear, nn.BatchNorm1d: StackedBatchNorm1d}
+class StackedMINE(MINE):
+    """K single :class:`~minelib.estimator.MINE` modules with MLP critics as one MINE of K members.
+
+    Same bound and moving-average rate; member k starts from mine k's weights and moving average.
+    """
+
+    def __init__(self, mines: Sequence[MINE]):
+        first = mines[0]
+        net = first.network
+        for m in mines:
+            if not (isinstance(m.network, StatisticsNetwork) and m.network.members == 1):
+                raise TypeError("only MINEs with a single-member StatisticsNetwork critic can be stacked")
+        super().__init__(net.x_dim, net.z_dim, first.bound, first.ema_rate, net.hidden, net.activation,
+                         members=len(mines), seed=0, input_noise=net.input_noise, hidden_noise=net.hidden_noise)
+        with torch.no_grad():
+            for k, m in enumerate(mines):
+                for dst, src in zip(self.network.parameters(), m.network.parameters()):
+                    dst[k].copy_(src[0])
+                self.log_ema.view(-1)[k] = m.log_ema
+        if all(getattr(m, "_ema_started", False) for m in mines):
+            self._ema_started = True
+
+    def copy_member(self, k: int, mine: MINE) -> None:
+        with torch.no_grad():
+            for dst, src in zip(mine.network.parameters(), self.network.parameters()):
+                dst[0].copy_(src[k])
+            mine.log_ema.copy_(self.log_ema.view(-1)[k])
+        mine._ema_started = getattr(self, "_ema_started", False)
+
+
+_STACKED = {nn.Linear: StackedLinear, nn.BatchNorm1d: StackedBatchNorm1d, MINE: StackedMINE}
 
 
 def stack(modules: Sequence[nn.Module]) -> nn.Module:
     """One module running ``modules`` (same architecture) side by side on (K, n, d) inputs.
 
-    Supported layers: ``nn.Linear``, ``nn.BatchNorm1d`` (affine, tracking running statistics) and
-    layers without parameters or buffers applied elementwise. Anything else is a TypeError.
+    Supported layers: ``nn.Linear``, ``nn.BatchNorm1d`` (affine, tracking running statistics),
+    :class:`~minelib.estimator.MINE` with an MLP critic, and layers without parameters or buffers
+    applied elementwise. Anything else is a TypeError naming the layer.
     """
     if len(modules) < 1:
         raise ValueError("stack needs at least one module")
+    if type(modules[0]) in _STACKED:
+        return _STACKED[type(modules[0])](modules)
     out = copy.deepcopy(modules[0])
+    replaced: list[str] = []
     for name, sub in modules[0].named_modules():
+        if any(name.startswith(r + ".") for r in replaced):
+            continue  # inside a layer already stacked as a whole
         kind = type(sub)
         if kind in _STACKED:
             if kind is nn.BatchNorm1d and not (sub.affine and sub.track_running_stats):
                 raise TypeError(f"{name}: only affine BatchNorm1d with running statistics can be stacked")
             out.set_submodule(name, _STACKED[kind]([m.get_submodule(name) for m in modules]))
+            replaced.append(name)
         elif any(True for _ in sub.parameters(recurse=False)) or any(True for _ in sub.buffers(recurse=False)):
             raise TypeError(f"{name}: layers of type {kind.__name__} cannot be stacked; "
-                            f"supported: Linear, BatchNorm1d and parameter-free elementwise layers")
+                            f"supported: Linear, BatchNorm1d, MINE and parameter-free elementwise layers")
     return out
+
+
+def copy_member(stacked: nn.Module, target: nn.Module, k: int) -> nn.Module:
+    """Write member ``k`` of ``stacked`` into ``target`` (the unstacked architecture), in place; returns it."""
+    for name, sub in stacked.named_modules():
+        if isinstance(sub, tuple(_STACKED.values())):
+            sub.copy_member(k, target.get_submodule(name))
+    return target
 
 
 def unstack(stacked: nn.Module, template: nn.Module, k: int) -> nn.Module:
     """Member ``k`` of ``stacked`` as a copy of ``template`` (the unstacked architecture)."""
-    out = copy.deepcopy(template)
-    for name, sub in stacked.named_modules():
-        if isinstance(sub, (StackedLinear, StackedBatchNorm1d)):
-            sub.copy_member(k, out.get_submodule(name))
-    return out
+    return copy_member(stacked, copy.deepcopy(template), k)

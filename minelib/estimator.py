@@ -36,9 +36,10 @@ class TrainingDivergedError(FloatingPointError):
 def derangement(n: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
     """A random permutation of ``range(n)`` without fixed points (one random cycle), for ``n >= 2``.
 
-    Shuffling z with a plain permutation leaves about one row paired with its own partner.
+    Shuffling z with a plain permutation leaves about one row paired with its own partner. The draw
+    happens on ``generator``'s device (the CPU without one).
     """
-    order = torch.randperm(n, generator=generator)
+    order = torch.randperm(n, generator=generator, device=generator.device if generator is not None else "cpu")
     target = torch.empty_like(order)
     target[order] = order.roll(-1)
     return target.to(device)

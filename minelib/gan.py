@@ -202,10 +202,9 @@ def train_gan(
     use_mi = beta > 0
 
     # Member k is built exactly as a single run with seed k builds its networks, then all are stacked.
-    singles = [_init_networks(s, z_dim, x_dim, g_hidden, d_hidden) for s in seeds]
-    G, D = (ensemble.stack([m[i] for m in singles]).to(dev) for i in (0, 1))
-    mine = MINE(x_dim, z_dim, bound="dv", ema_rate=ema_rate, hidden=t_hidden, activation="leaky_relu",
-                members=K, seed=[s + 7919 for s in seeds]).to(dev) if use_mi else None
+    singles = [_init_networks(s, z_dim, x_dim, g_hidden, d_hidden, t_hidden, ema_rate, use_mi) for s in seeds]
+    G, D, mine = (ensemble.stack([m[i] for m in singles]).to(dev) if singles[0][i] is not None else None
+                  for i in range(3))
     adam = dict(lr=lr, betas=tuple(adam_betas), **({"fused": True} if dev.type in ("cpu", "cuda") else {}))
     opt_g, opt_d = torch.optim.Adam(G.parameters(), **adam), torch.optim.Adam(D.parameters(), **adam)
     opt_t = torch.optim.Adam(mine.parameters(), **adam) if use_mi else None
@@ -286,7 +285,7 @@ def train_gan(
     seconds = time.perf_counter() - start
     values = np.concatenate(rows)
     runs = []
-    for k, (s, (g_single, d_single)) in enumerate(zip(seeds, singles)):
+    for k, (s, (g_single, d_single, t_single)) in enumerate(zip(seeds, singles)):
         history = pd.DataFrame(values[:, :, k], columns=HISTORY_COLUMNS[1:])
         history.insert(0, "step", np.arange(1, steps + 1))
         settings = dict(beta=beta, clip=bool(clip) if use_mi else None, steps=steps, batch_size=batch_size, lr=lr,
@@ -296,7 +295,7 @@ def train_gan(
         runs.append(GANRun(samples={i: x[k] for i, x in samples.items()}, history=history, settings=settings,
                            seconds=seconds, generator=ensemble.unstack(G, g_single, k).to(dev),
                            discriminator=ensemble.unstack(D, d_single, k).to(dev),
-                           mine=_unstack_mine(mine, k) if use_mi else None))
+                           mine=ensemble.unstack(mine, t_single, k).to(dev) if use_mi else None))
     return runs if many else runs[0]
 
 
@@ -310,24 +309,16 @@ def _per_member_data(data, K: int) -> list:
     return [data] * K
 
 
-def _init_networks(seed: int, z_dim: int, x_dim: int, g_hidden, d_hidden) -> tuple[Generator, Discriminator]:
-    """G and D of one run, initialised from a private copy of the global generator's state (neither
-    depends on the other)."""
+def _init_networks(seed: int, z_dim: int, x_dim: int, g_hidden, d_hidden, t_hidden, ema_rate: float,
+                   use_mi: bool) -> tuple[Generator, Discriminator, MINE | None]:
+    """G, D and (when ``use_mi``) T's MINE of one run; G and D from a private copy of the global
+    generator's state, T from its own seed (none depends on the others)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return Generator(z_dim, x_dim, g_hidden), Discriminator(x_dim, d_hidden)
-
-
-def _unstack_mine(mine: MINE, k: int) -> MINE:
-    """Member ``k`` of a stacked MINE as a single one (the trained T of that run)."""
-    net = mine.network
-    single = MINE(net.x_dim, net.z_dim, mine.bound, mine.ema_rate, net.hidden, net.activation,
-                  seed=0).to(mine.log_ema.device)  # seeded: the weights are overwritten, the global RNG kept
-    with torch.no_grad():
-        for dst, src in zip(single.network.parameters(), net.parameters()):
-            dst.copy_(src[k:k + 1])
-        single.log_ema.copy_(mine.log_ema.reshape(-1)[k])
-    return single
+        G, D = Generator(z_dim, x_dim, g_hidden), Discriminator(x_dim, d_hidden)
+    mine = MINE(x_dim, z_dim, bound="dv", ema_rate=ema_rate, hidden=t_hidden, activation="leaky_relu",
+                seed=seed + 7919) if use_mi else None
+    return G, D, mine
 
 
 @torch.no_grad()

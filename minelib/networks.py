@@ -7,7 +7,8 @@ per-step overhead, not arithmetic, so K critics in one model cost little more th
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -60,6 +61,7 @@ class StatisticsNetwork(nn.Module):
         self.hidden = tuple(check_positive_int(h, "hidden width") for h in hidden)
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.input_noise, self.hidden_noise = float(input_noise), float(hidden_noise)
+        self.noise_generators: list[torch.Generator] | None = None  # see seeded_noise
         widths = (self.x_dim + self.z_dim, *self.hidden, 1)
         self.weights = nn.ParameterList(
             nn.Parameter(torch.empty(self.members, i, o)) for i, o in zip(widths[:-1], widths[1:])
@@ -89,7 +91,7 @@ class StatisticsNetwork(nn.Module):
             raise ValueError(f"expected inputs stacked over {self.members} members; got {h.shape[0]}")
         act = ACTIVATIONS[self.activation]
         if self.training and self.input_noise > 0:
-            h = h + self.input_noise * torch.randn_like(h)
+            h = h + self.input_noise * gaussian_like(h, getattr(self, "noise_generators", None))
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             # addmm for one member avoids the batched kernel's overhead on (n, d) inputs.
@@ -97,12 +99,42 @@ class StatisticsNetwork(nn.Module):
             if i < last:
                 h = act(h)
                 if self.training and self.hidden_noise > 0:
-                    h = h + self.hidden_noise * torch.randn_like(h)
+                    h = h + self.hidden_noise * gaussian_like(h, getattr(self, "noise_generators", None))
         return h.squeeze(-1)
 
     def extra_repr(self) -> str:
         return (f"x_dim={self.x_dim}, z_dim={self.z_dim}, hidden={self.hidden}, "
                 f"activation={self.activation!r}, members={self.members}")
+
+
+def gaussian_like(h: torch.Tensor, generators: Sequence[torch.Generator] | None = None) -> torch.Tensor:
+    """Standard normal noise shaped like ``h``.
+
+    ``generators`` None draws from torch's global generator. Otherwise an (n, d) ``h`` draws from
+    ``generators[0]`` and a stacked (K, ...) one draws member k's slice from ``generators[k]``, so that
+    each member of a stacked run gets the noise it gets alone.
+    """
+    if generators is None:
+        return torch.randn_like(h)
+    if h.dim() == 2:
+        return torch.randn(h.shape, generator=generators[0], dtype=h.dtype, device=h.device)
+    if h.shape[0] != len(generators):
+        raise ValueError(f"noise for {h.shape[0]} stacked members needs {h.shape[0]} generators; got {len(generators)}")
+    return torch.stack([torch.randn(h.shape[1:], generator=g, dtype=h.dtype, device=h.device) for g in generators])
+
+
+@contextmanager
+def seeded_noise(module: nn.Module, generators: Sequence[torch.Generator]) -> Iterator[None]:
+    """Within the block, every noise layer of ``module`` (those with a ``noise_generators`` attribute)
+    draws from ``generators`` (see :func:`gaussian_like`); afterwards from the global generator again."""
+    layers = [m for m in module.modules() if hasattr(m, "noise_generators")]
+    for m in layers:
+        m.noise_generators = list(generators)
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.noise_generators = None
 
 
 def _uniform(shape, bound: float, gen: torch.Generator | None) -> torch.Tensor:

@@ -106,7 +106,7 @@ def test_divergence_names_the_iteration(grid):
     model = toy_networks("ali", **TINY)
     with torch.no_grad():
         model.decoder[0].weight[0, 0] = float("nan")      # G(z) is NaN from the first iteration on
-    with pytest.raises(TrainingDivergedError, match="iteration 1;"):
+    with pytest.raises(TrainingDivergedError, match=r"iteration 1 \(seed 0\);"):
         train_bidirectional(grid, model, "ali", 10, chunk=5, **FAST)
     with pytest.raises(ValueError, match="data"):
         _train(np.full_like(grid, np.inf), "ali", steps=5)
@@ -181,3 +181,48 @@ def test_table2_runs_on_the_fixture_and_judges_nothing(capsys):
     assert all(c["held"] is None and "not run" in c["detail"] for c in t2.claims(result, "quick"))
     assert t2.invariants(result) and t2.metrics(result)["ran_on_fixture"] is True
     assert list(t2.summary(result)["data"].unique()) == ["fixture (not CelebA)"]
+
+
+def _mnist_tiny(variant, seed):
+    return mnist_networks(variant, z_dim=8, g_hidden=(16, 16), f_hidden=(16,), d_hidden=(16, 16), t_hidden=(16,),
+                          seed=seed)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("kind", ["toy", "mnist"])
+def test_stacked_models_match_one_by_one(float64, variant, kind):
+    """K models trained as one get what each gets alone: minibatches, noise layers (MNIST's D and T), shuffles,
+    BatchNorm statistics (MNIST's G). Toy members each have their own data set, MNIST ones share uint8 pixels."""
+    rng = np.random.default_rng(0)
+    if kind == "toy":
+        data, build = [rng.normal(size=(300 + 50 * k, 2)) for k in range(3)], lambda s: toy_networks(variant, seed=s, **TINY)
+    else:
+        data, build = rng.integers(0, 256, size=(200, 784), dtype=np.uint8), lambda s: _mnist_tiny(variant, s)
+    seeds = [5, 9, 11]
+    kw = dict(batch_size=16, device="cpu", progress=False, chunk=5)
+    runs = train_bidirectional(data, [build(s) for s in seeds], variant, 12, seed=seeds, **kw)
+    assert [r.settings["seed"] for r in runs] == seeds and all(r.settings["stacked_with"] == 3 for r in runs)
+    for k, (s, run) in enumerate(zip(seeds, runs)):
+        alone = train_bidirectional(data[k] if kind == "toy" else data, build(s), variant, 12, seed=s, **kw)
+        assert run.settings["n_data"] == alone.settings["n_data"]
+        np.testing.assert_allclose(run.history.to_numpy(), alone.history.to_numpy(), rtol=1e-9, atol=1e-12)
+        x = data[k][:30] if kind == "toy" else data[:30]
+        # A Linear bias just before BatchNorm has a zero gradient up to rounding, which Adam turns into steps of
+        # about 1e-9 here; BatchNorm's running mean follows it, so eval outputs differ by up to about 1e-9 too.
+        # Outputs come back as float32: equal float64 values may round to neighbouring float32 ones (one ulp).
+        np.testing.assert_allclose(reconstruct(run.model, x), reconstruct(alone.model, x), rtol=2.5e-7, atol=1e-8)
+        np.testing.assert_allclose(sample(run.model, 30), sample(alone.model, 30), rtol=2.5e-7, atol=1e-8)
+        for (name, a), b in zip(run.model.state_dict().items(), alone.model.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-7, msg=name)
+
+
+def test_stacked_training_rejects_what_cannot_be_stacked(grid):
+    models = [toy_networks("ali", seed=s, **TINY) for s in (1, 2)]
+    with pytest.raises(ValueError, match="2 seeds, one per model"):
+        train_bidirectional(grid, models, "ali", 2, seed=0, **FAST)
+    with pytest.raises(ValueError, match="3 data sets for 2 models"):
+        train_bidirectional([grid] * 3, models, "ali", 2, seed=[1, 2], **FAST)
+    from minelib.bidirectional import celeba_networks
+    convs = [celeba_networks("ali", z_dim=4, ch=2, head=8, seed=s) for s in (1, 2)]
+    with pytest.raises(TypeError, match="Conv2d.*one at a time"):
+        train_bidirectional(np.zeros((4, 3 * 64 * 64), np.uint8), convs, "ali", 1, seed=[1, 2], **FAST)

@@ -45,44 +45,44 @@ def settings(profile: str, **overrides) -> dict:
     return common.check_members(common.settings(PROFILES, profile, **overrides), "variants", VARIANTS)
 
 
-def train_one(cfg: dict, data: np.ndarray, variant: str, seed: int, device: str = "auto", progress: bool = True):
-    """One model of this figure with its networks and optimiser."""
-    model = toy_networks(variant, hidden=cfg["hidden"], t_hidden=cfg["t_hidden"], seed=seed)
-    return train_bidirectional(data, model, variant, cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
+def train_seeds(cfg: dict, data: list[np.ndarray], variant: str, seeds: list[int], device: str = "auto",
+                progress: bool = True):
+    """One model of this figure per seed (and its data set), trained at once as one stacked model."""
+    models = [toy_networks(variant, hidden=cfg["hidden"], t_hidden=cfg["t_hidden"], seed=s) for s in seeds]
+    return train_bidirectional(data, models, variant, cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
                                adam_betas=tuple(cfg["adam_betas"]), enc_noise=cfg["enc_noise"], lam=cfg["lam"],
                                adv_weight=cfg["adv_weight"], beta=cfg["beta"], clip=cfg["clip"], device=device,
-                               seed=seed, progress=progress)
+                               seed=seeds, progress=progress)
 
 
 def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
-    """Train every variant for every seed; score reconstructions and samples on held-out data.
+    """Train every variant, all seeds at once; score reconstructions and samples on held-out data.
 
     Returns ``{"scores": DataFrame(model, seed, recon_mse, modes, hq_percent, reverse_kl, rec_modes, seconds),
     "panels": {(model, seed): {"rec", "samples", "emb"}}, "test": (x, mode) of the first seed, "history":
-    DataFrame(model, seed, <train_bidirectional history>), "settings": {...}}``.
+    DataFrame(model, seed, <train_bidirectional history>), "settings": {...}}``. ``seconds`` is a seed's share
+    of its stacked training's wall time, so the column sums to the time spent training.
     """
-    rows, panels, hist, train_settings, test = [], {}, [], {}, None
-    for s in range(cfg["seeds"]):
-        run_seed = seed * 1000 + s
-        data = grid_gaussians(cfg["n_data"], seed=(seed, s))[0]
-        x_test, mode = grid_gaussians(cfg["n_test"], seed=(seed, s, 1))
-        if test is None:
-            test = (x_test, mode)
-        for v in cfg["variants"]:
-            name = VARIANT_NAMES[v]
-            r = train_one(cfg, data, v, run_seed, device, progress)
+    rows, panels, hist, train_settings = [], {}, [], {}
+    run_seeds = [seed * 1000 + s for s in range(cfg["seeds"])]
+    data = [grid_gaussians(cfg["n_data"], seed=(seed, s))[0] for s in range(cfg["seeds"])]
+    tests = [grid_gaussians(cfg["n_test"], seed=(seed, s, 1)) for s in range(cfg["seeds"])]
+    for v in cfg["variants"]:
+        name = VARIANT_NAMES[v]
+        for s, (run_seed, (x_test, _), r) in enumerate(zip(run_seeds, tests,
+                                                           train_seeds(cfg, data, v, run_seeds, device, progress))):
             rec = reconstruct(r.model, x_test, noise=cfg["enc_noise"], seed=run_seed)
             smp = sample(r.model, cfg["n_samples"], seed=run_seed + 1)
             emb = encode(r.model, x_test, noise=0.0)
             m, mr = grid_mode_metrics(smp), grid_mode_metrics(rec)
             rows.append({"model": name, "seed": s, "recon_mse": float(((rec - x_test) ** 2).sum(1).mean()),
                          "modes": m["modes"], "hq_percent": m["hq_percent"], "reverse_kl": m["reverse_kl"],
-                         "rec_modes": mr["modes"], "seconds": r.seconds})
+                         "rec_modes": mr["modes"], "seconds": r.seconds / cfg["seeds"]})
             panels[(name, s)] = {"rec": rec, "samples": smp, "emb": emb}
             hist.append(r.history.assign(model=name, seed=s))
             train_settings[f"{v}_seed{s}"] = {**r.settings, "seconds": round(r.seconds, 2)}
     history = pd.concat(hist, ignore_index=True)
-    return {"scores": pd.DataFrame(rows), "panels": panels, "test": test,
+    return {"scores": pd.DataFrame(rows), "panels": panels, "test": tests[0],
             "history": history[["model", "seed", *history.columns[:-2]]], "settings": train_settings}
 
 
