@@ -15,6 +15,8 @@ One training loop, :func:`train_bidirectional`, serves the four variants (PAPER_
   The statistics network T takes one step per iteration with the bias-corrected DV gradient.
 
 Per iteration: one step of the discriminator(s), one of T (``ali_mine``), one of F and G together.
+A list of K models (seeds) of MLP networks trains as one stacked model (:mod:`minelib.ensemble`), each
+member drawing its minibatches, noise and shuffles from its own seed.
 Networks: :func:`toy_networks` (MLPs, 2-D 25 Gaussians), :func:`mnist_networks` (PAPER_SPEC 7) and
 :func:`celeba_networks` (DCGAN-like convolutions on 64x64x3, PAPER_SPEC 8).
 """
