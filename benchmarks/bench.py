@@ -3,7 +3,7 @@
 Prints tables and ratios; asserts nothing about time (machines are shared and noisy, so every
 number here is a ratio of two things measured in the same run).
 
-    python benchmarks/bench.py [--quick] [--device cpu|cuda|auto] [--threads 2] [--only speed,peers,stacked,gan,ali,ksg]
+    python benchmarks/bench.py [--quick] [--device cpu|cuda|auto] [--threads 2] [--only speed,peers,stacked,gan,seeds,ksg]
 
 Peers (`pip install -e ".[bench]"`; torch-mist with --no-deps plus pyro-ppl, never upgrading torch):
 torch-mist's ``estimate_mi`` and npeet-plus's KSG ``mi``. A missing peer is reported and skipped.
@@ -156,35 +156,48 @@ def bench_gan(a, dev) -> None:
             ["speed-up", t_single / t_stacked, ""]])
 
 
-def bench_ali(a, dev) -> None:
-    """ALI+MINE, 3 seeds as one stacked model against 3 one-by-one runs: Fig 5's quick networks on the 25-Gaussian
-    grid, and Table 1's quick networks on MNIST-shaped pixels (random: only the time is read there)."""
+def bench_seeds(a, dev) -> None:
+    """3 seeds as one stacked model against 3 one-by-one runs, at the quick profiles' networks: Fig 5's ALI+MINE
+    on the 25-Gaussian grid, and Table 1's ALI+MINE and Table 3's MINE (Additive) on MNIST-shaped pixels
+    (random: only the time is read there)."""
     from minelib.bidirectional import mnist_networks, reconstruct, toy_networks, train_bidirectional
-    from minelib.experiments import fig5_ali_reconstructions as fig5, table1_mnist_bidirectional as table1
+    from minelib.bottleneck import make_model, train_bottleneck
+    from minelib.experiments import (fig5_ali_reconstructions as fig5, table1_mnist_bidirectional as table1,
+                                     table3_mnist_bottleneck as table3)
     from minelib.toy2d import grid_gaussians
 
-    f5, t1 = fig5.settings("quick"), table1.settings("quick")
+    f5, t1, t3 = fig5.settings("quick"), table1.settings("quick"), table3.settings("quick")
     rng = np.random.default_rng(0)
+    grid = [grid_gaussians(f5["n_data"], seed=s)[0] for s in range(3)]
+    n_ib = 600 if a.quick else 6_000
+    pixels = rng.integers(0, 256, (n_ib, 784), dtype=np.uint8)
+    labels = rng.integers(0, 10, n_ib)
+    run = dict(device=str(dev), progress=False)
+    toy = lambda s: toy_networks("ali_mine", hidden=f5["hidden"], t_hidden=f5["t_hidden"], seed=s)
+    mnist = lambda s: mnist_networks("ali_mine", z_dim=t1["z_dim"], g_hidden=t1["g_hidden"], f_hidden=t1["f_hidden"],
+                                     d_hidden=t1["d_hidden"], t_hidden=t1["t_hidden"], seed=s)
+    ib = lambda s: make_model("MINE (Additive)", hidden=t3["hidden"], z_dim=t3["z_dim"],
+                              critic_hidden=t3["critic_hidden"], seed=s)
+    steps_grid, steps_mnist = (300, 50) if a.quick else (1500, 200)
+    # Each task trains the models of a list of seeds: three at once, or one (a plain run).
     tasks = {
-        "Fig 5 grid": (lambda s: toy_networks("ali_mine", hidden=f5["hidden"], t_hidden=f5["t_hidden"], seed=s),
-                       [grid_gaussians(f5["n_data"], seed=s)[0] for s in range(3)], 300 if a.quick else 1500),
-        "Table 1 MNIST": (lambda s: mnist_networks("ali_mine", z_dim=t1["z_dim"], g_hidden=t1["g_hidden"],
-                                                   f_hidden=t1["f_hidden"], d_hidden=t1["d_hidden"],
-                                                   t_hidden=t1["t_hidden"], seed=s),
-                          [rng.integers(0, 256, (10_000, 784), dtype=np.uint8)] * 3, 50 if a.quick else 200),
+        f"Fig 5 ALI+MINE, grid, {steps_grid} it": lambda seeds: train_bidirectional(
+            [grid[s] for s in seeds], [toy(s) for s in seeds], "ali_mine", steps_grid, batch_size=f5["batch_size"],
+            seed=seeds, **run),
+        f"Table 1 ALI+MINE, MNIST nets, {steps_mnist} it": lambda seeds: train_bidirectional(
+            pixels, [mnist(s) for s in seeds], "ali_mine", steps_mnist, batch_size=t1["batch_size"], seed=seeds, **run),
+        f"Table 3 MINE (Additive), {n_ib} images, 1 epoch": lambda seeds: train_bottleneck(
+            [ib(s) for s in seeds], pixels / 255.0, labels, pixels[:500] / 255.0, labels[:500], epochs=1, seed=seeds,
+            **run),
     }
     rows = []
-    for name, (build, data, steps) in tasks.items():
-        kw = dict(batch_size=f5["batch_size"] if name.startswith("Fig") else t1["batch_size"], device=str(dev),
-                  progress=False)
-        stacked, t_stacked = _timed(lambda: train_bidirectional(data, [build(s) for s in range(3)], "ali_mine", steps,
-                                                                seed=[0, 1, 2], **kw))
-        single, t_single = _timed(lambda: [train_bidirectional(d, build(s), "ali_mine", steps, seed=s, **kw)
-                                           for s, d in enumerate(data)])
-        mse = lambda runs: " / ".join(f"{((reconstruct(r.model, d[:2000]) - d[:2000]) ** 2).sum(1).mean():.2f}"
-                                      for r, d in zip(runs, data)) if name.startswith("Fig") else "-"
-        rows += [[f"{name}, {steps} it", t_single, t_stacked, t_single / t_stacked, mse(single), mse(stacked)]]
-    _table("ALI+MINE, 3 seeds stacked vs one-by-one (quick networks)",
+    for name, train in tasks.items():
+        stacked, t_stacked = _timed(lambda: train([0, 1, 2]))
+        single, t_single = _timed(lambda: [train([s])[0] for s in range(3)])
+        mse = (lambda runs: " / ".join(f"{((reconstruct(r.model, d[:2000]) - d[:2000]) ** 2).sum(1).mean():.2f}"
+                                       for r, d in zip(runs, grid))) if name.startswith("Fig") else (lambda runs: "-")
+        rows.append([name, t_single, t_stacked, t_single / t_stacked, mse(single), mse(stacked)])
+    _table("Multi-seed runs, 3 seeds stacked vs one-by-one (quick networks)",
            ["task", "one-by-one s", "stacked s", "speed-up", "recon MSE alone", "recon MSE stacked"], rows)
 
 
@@ -209,7 +222,7 @@ def bench_ksg(a, dev) -> None:
             print_row([n, dim, minelib.gaussian_mi(0.5, dim), ours, theirs, t_ours, t_theirs, t_theirs / t_ours])
 
 
-SECTIONS = {"speed": bench_speed, "peers": bench_peers, "stacked": bench_stacked, "gan": bench_gan, "ali": bench_ali,
+SECTIONS = {"speed": bench_speed, "peers": bench_peers, "stacked": bench_stacked, "gan": bench_gan, "seeds": bench_seeds,
             "ksg": bench_ksg}
 
 

@@ -35,10 +35,10 @@ from tqdm.auto import tqdm
 
 from . import ensemble
 from .clipping import adaptive_clip, global_norm
-from .estimator import MINE, TrainingDivergedError, derangement
+from .estimator import MINE, TrainingDivergedError
 from .networks import gaussian_like, seeded_noise
 from .runtime import resolve_device
-from .validation import as_float_array, check_choice, check_fraction, check_positive_int
+from .validation import as_float_array, check_choice, check_fraction, check_positive_int, check_seeds
 
 VARIANTS = ("ali", "alice_l2", "alice_adv", "ali_mine")
 #: Display names, in the paper's column order.
@@ -322,7 +322,7 @@ def train_bidirectional(
     chunk = check_positive_int(chunk, "chunk")
     many = isinstance(model, (list, tuple))
     models = list(model) if many else [model]
-    seeds = _seed_list(seed, len(models), many)
+    seeds = check_seeds(seed, len(models), many)
     for m in models:
         if variant == "alice_adv" and (m.disc_x is None or m.disc_z is None):
             raise ValueError("variant 'alice_adv' needs a model with disc_x and disc_z; build it with variant='alice_adv'")
@@ -344,18 +344,9 @@ def train_bidirectional(
 
     # Every random draw of member k comes from its own generator, in the order a single run makes them.
     gens = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
-    members = torch.arange(len(models), device=dev)[:, None]
     dtype = torch.get_default_dtype()
-
-    def per_member(draw):
-        """``draw(k, generator)`` for each member, stacked (or the single draw of a plain run)."""
-        out = [draw(k, g) for k, g in enumerate(gens)]
-        return torch.stack(out) if stacked else out[0]
-
-    def shuffled(z):
-        """z shuffled within each member's batch by that member's derangement (the marginal pairs)."""
-        perm = per_member(lambda k, g: derangement(batch_size, dev, g))
-        return z[members, perm] if stacked else z[perm]
+    per_member = lambda draw: ensemble.per_member(gens, draw, stacked)
+    shuffled = lambda z: ensemble.shuffle_rows(z, gens, stacked)
 
     shape = (len(models),) if stacked else ()
     nan, zero = torch.full(shape, float("nan"), device=dev), torch.zeros(shape, device=dev)
@@ -453,15 +444,6 @@ def train_bidirectional(
                         device=str(dev), seed=s, stacked_with=len(models))
         runs.append(BidirectionalRun(model=m, variant=variant, history=history, settings=settings, seconds=seconds))
     return runs if many else runs[0]
-
-
-def _seed_list(seed, k: int, many: bool) -> list[int]:
-    """One seed per model: an int for one model, a list of ``k`` ints for a list of models."""
-    if not many:
-        return [check_positive_int(seed, "seed", minimum=0)]
-    if not isinstance(seed, (list, tuple, np.ndarray)) or len(seed) != k:
-        raise ValueError(f"a list of {k} models needs a list of {k} seeds, one per model; got seed={seed!r}")
-    return [check_positive_int(s, "seed", minimum=0) for s in seed]
 
 
 def _per_member_data(data, k: int) -> list:

@@ -31,10 +31,12 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from . import ensemble
 from .bounds import bound_value, dv_bound
 from .estimator import MINE, TrainingDivergedError
+from .networks import gaussian_like, seeded_noise
 from .runtime import resolve_device
-from .validation import check_choice, check_fraction, check_positive_int
+from .validation import check_choice, check_fraction, check_positive_int, check_seeds
 
 ENCODERS = ("gaussian", "additive", "propagated")
 REGULARIZERS = ("vib", "mine", "none")
@@ -83,6 +85,7 @@ class StochasticEncoder(nn.Module):
         widths = (self.x_dim + self.noise_dim, *self.hidden)
         self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(widths[:-1], widths[1:]))
         self.head = nn.Linear(self.hidden[-1], 2 * self.z_dim if self.kind == "gaussian" else self.z_dim)
+        self.noise_generators: list[torch.Generator] | None = None  # see minelib.networks.seeded_noise
 
     def forward(self, x: torch.Tensor) -> Code:
         """One sample of z per row of x, shape (n, z_dim)."""
@@ -93,18 +96,14 @@ class StochasticEncoder(nn.Module):
         return self._encode(x, check_positive_int(samples, "samples")).z
 
     def _encode(self, x: torch.Tensor, samples: int) -> Code:
-        n = x.shape[0]
+        gens = getattr(self, "noise_generators", None)
         first, rest = self.layers[0], self.layers[1:]
         if self.kind == "additive":
             xs = x.expand(samples, *x.shape) if samples > 1 else x
-            h = first(xs + self.input_sigma * torch.randn_like(xs)) if self.input_sigma > 0 else first(xs)
+            h = first(xs + self.input_sigma * gaussian_like(xs, gens)) if self.input_sigma > 0 else first(xs)
         elif self.kind == "propagated":
-            # first([x, eps]) = W_x x + W_eps eps + b: the x part once, the noise part per sample.
-            w = first.weight
-            hx = F.linear(x, w[:, :self.x_dim], first.bias)
-            eps = torch.randn((samples, n, self.noise_dim) if samples > 1 else (n, self.noise_dim),
-                              device=x.device, dtype=x.dtype)
-            h = hx + F.linear(eps, w[:, self.x_dim:])
+            lead = (samples, *x.shape[:-1]) if samples > 1 else x.shape[:-1]
+            h = _first_layer_split(first, x, gaussian_like(x.new_empty(*lead, self.noise_dim), gens), self.x_dim)
         else:
             h = first(x)
         h = F.relu(h)
@@ -117,12 +116,24 @@ class StochasticEncoder(nn.Module):
         sigma = F.softplus(s - self.sigma_shift)
         if samples > 1:
             mu, sigma = mu.expand(samples, *mu.shape), sigma.expand(samples, *sigma.shape)
-        return Code(mu + sigma * torch.randn_like(mu), mu, sigma)
+        return Code(mu + sigma * gaussian_like(mu, gens), mu, sigma)
 
     def extra_repr(self) -> str:
         noise = {"gaussian": f"sigma=softplus(s - {self.sigma_shift:g})",
                  "additive": f"input_sigma={self.input_sigma:g}", "propagated": f"noise_dim={self.noise_dim}"}
         return f"kind={self.kind!r}, {self.x_dim} -> {self.hidden} -> z {self.z_dim}, {noise[self.kind]}"
+
+
+def _first_layer_split(layer: nn.Module, x: torch.Tensor, eps: torch.Tensor, x_dim: int) -> torch.Tensor:
+    """``layer([x, eps]) = W_x x + b + W_eps eps``: the x part once, the noise part per draw of eps.
+
+    ``layer`` is an ``nn.Linear`` (weight (out, in)) or, in a stacked encoder, a
+    :class:`~minelib.ensemble.StackedLinear` (weight (K, in, out)).
+    """
+    w = layer.weight
+    if isinstance(layer, ensemble.StackedLinear):
+        return torch.baddbmm(layer.bias, x, w[:, :x_dim]) + torch.matmul(eps, w[:, x_dim:])
+    return F.linear(x, w[:, :x_dim], layer.bias) + F.linear(eps, w[:, x_dim:])
 
 
 class Classifier(nn.Module):
@@ -228,7 +239,8 @@ class BottleneckResult:
             bound on the minibatch, NaN without a critic) and ``loss`` (the encoder's objective).
         evals: one row per evaluation: ``step``, ``epoch``, ``test_error`` (%, one draw of z),
             ``mi_test`` (DV bound of the critic in eval mode on the test set, NaN without a critic).
-        settings, seconds: every setting used; wall time of training (evaluations included).
+        settings, seconds: every setting used; wall time of training (evaluations included; for stacked
+            models, of all of them together).
         model: the trained :class:`BottleneckModel`.
     """
 
@@ -245,7 +257,7 @@ class BottleneckResult:
 
 
 def train_bottleneck(
-    model: BottleneckModel,
+    model: BottleneckModel | Sequence[BottleneckModel],
     x_train,
     y_train,
     x_test,
@@ -263,10 +275,10 @@ def train_bottleneck(
     eval_every: int | None = None,
     log_every: int | None = None,
     device: str = "auto",
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     progress: bool = True,
     desc: str | None = None,
-) -> BottleneckResult:
+) -> BottleneckResult | list[BottleneckResult]:
     """Train a :class:`BottleneckModel` on images in [0, 1] (fed to the model as ``2x - 1``).
 
     Every step takes a minibatch, draws one z per image and updates the classifier on
@@ -276,7 +288,9 @@ def train_bottleneck(
     the classifier's only the classifier's, so z is in effect detached for the critic.
 
     Args:
-        model: the model to train (moved to ``device``).
+        model: the model to train (moved to ``device``), or a list of K models of one architecture (the
+            seeds of a row of Table 3) trained at once as one stacked model (:mod:`minelib.ensemble`), each
+            with the minibatches and noise it gets alone; then ``seed`` lists K seeds.
         x_train, y_train, x_test, y_test: images (n, d) in [0, 1] and integer labels, numpy or torch.
         epochs: passes over the training set (minibatches drawn without replacement; the last
             incomplete batch of each epoch is dropped).
@@ -291,15 +305,23 @@ def train_bottleneck(
         eval_every: steps between evaluations on the test set (one draw of z); default once per epoch.
         log_every: steps per row of ``history``; default 20 rows per epoch.
         device, seed: where to train; ``seed`` fixes minibatches and every noise draw (the model's
-            initial weights come from its own ``seed``). Torch's global generator is left as it was.
+            initial weights come from its own ``seed``). Torch's global generator is neither used nor changed.
         progress, desc: progress bar and its label.
+
+    Returns:
+        :class:`BottleneckResult`, or one per model for a list.
 
     Raises:
         ValueError / TypeError: bad data or settings, with the argument named.
-        TrainingDivergedError: a loss became NaN or infinite; the message names the step.
+        TrainingDivergedError: a loss became NaN or infinite; the message names the step (and seed).
     """
-    if not isinstance(model, BottleneckModel):
-        raise TypeError(f"model must be a BottleneckModel (see make_model); got {type(model).__name__}")
+    many = isinstance(model, (list, tuple))
+    models = list(model) if many else [model]
+    for m in models:
+        if not isinstance(m, BottleneckModel):
+            raise TypeError(f"model must be a BottleneckModel (see make_model); got {type(m).__name__}")
+    seeds = check_seeds(seed, len(models), many)
+    model = models[0]
     n_classes = model.classifier.decoder.out_features
     x_dim = model.encoder.x_dim
     x_train, y_train = _check_data(x_train, y_train, "train", x_dim, n_classes)
@@ -321,29 +343,37 @@ def train_bottleneck(
     log_every = check_positive_int(log_every, "log_every") if log_every is not None else max(1, steps_per_epoch // 20)
 
     dev = resolve_device(device)
-    model.to(dev)
+    stacked = len(models) > 1
+    net = ensemble.stack(models).to(dev) if stacked else model.to(dev)
     to_dev = lambda a, dtype: torch.as_tensor(a, dtype=dtype).to(dev)
+    dtype = torch.get_default_dtype()
     # 2x - 1 makes new tensors: the caller's arrays are never written to.
-    data = dict(x_train=to_dev(x_train, torch.float32) * 2 - 1, y_train=to_dev(y_train, torch.int64),
-                x_test=to_dev(x_test, torch.float32) * 2 - 1, y_test=to_dev(y_test, torch.int64))
+    data = dict(x_train=to_dev(x_train, dtype) * 2 - 1, y_train=to_dev(y_train, torch.int64),
+                x_test=to_dev(x_test, dtype) * 2 - 1, y_test=to_dev(y_test, torch.int64))
     settings = dict(encoder=model.encoder.kind, regularizer=model.regularizer, beta=model.beta, epochs=epochs,
                     steps=steps, steps_per_epoch=steps_per_epoch, batch_size=batch_size, lr=lr, critic_lr=critic_lr,
                     adam_betas=[b1, b2], lr_decay=lr_decay, decay_every=decay_every, polyak=polyak,
                     test_samples=test_samples, eval_every=eval_every, log_every=log_every, device=str(dev),
-                    seed=seed, n_train=len(x_train), n_test=len(x_test), critic=model.mine is not None)
-
+                    n_train=len(x_train), n_test=len(x_test), critic=model.mine is not None, stacked_with=len(models))
+    # Member k draws its noise and shuffles from one generator and its minibatch order from another.
+    gens = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
+    order_gens = [torch.Generator().manual_seed(s ^ 0xB077) for s in seeds]
     start = time.perf_counter()
-    devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        history, evals, averaged = _train(model, data, steps, steps_per_epoch, batch_size, lr, critic_lr, (b1, b2),
-                                          lr_decay, decay_every, polyak, eval_every, log_every, seed, progress,
-                                          desc or f"{model.encoder.kind} + {model.regularizer}")
-        clf = averaged if averaged is not None else model.classifier
-        test_error = clf.error_rate(data["x_test"], data["y_test"], test_samples)
+    history, evals, averaged = _train(net, data, steps, steps_per_epoch, batch_size, lr, critic_lr, (b1, b2), lr_decay,
+                                      decay_every, polyak, eval_every, log_every, gens, order_gens, seeds, progress,
+                                      desc or f"{model.encoder.kind} + {model.regularizer}")
+    test_errors = []
+    for k, m in enumerate(models):
+        if stacked:
+            ensemble.copy_member(net, m.to(dev), k)
+        clf = m.classifier if averaged is None else (ensemble.unstack(averaged, m.classifier, k) if stacked
+                                                     else averaged)
+        with seeded_noise(clf, gens[k:k + 1]):
+            test_errors.append(clf.error_rate(data["x_test"], data["y_test"], test_samples))
     seconds = time.perf_counter() - start
-    return BottleneckResult(test_error=test_error, history=history, evals=evals, settings=settings,
-                            seconds=seconds, model=model)
+    results = [BottleneckResult(test_error=e, history=h, evals=v, settings={**settings, "seed": s}, seconds=seconds,
+                                model=m) for m, s, e, h, v in zip(models, seeds, test_errors, history, evals)]
+    return results if many else results[0]
 
 
 def _check_data(x, y, split: str, x_dim: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -376,11 +406,16 @@ _COLS = ("loss", "ce", "train_error", "kl", "mi", "critic_loss")
 
 
 def _train(model, data, steps, steps_per_epoch, batch, lr, critic_lr, betas, lr_decay, decay_every, polyak,
-           eval_every, log_every, seed, progress, desc):
-    """The one training loop of every model of Table 3."""
+           eval_every, log_every, gens, order_gens, seeds, progress, desc):
+    """The one training loop of every model of Table 3, for one model or K stacked ones (one generator each).
+
+    Returns per-member histories and evaluations, and the Polyak-averaged classifier (stacked like the
+    model) or None.
+    """
     clf, mine = model.classifier, model.mine
     xf, yf = data["x_train"], data["y_train"]
     dev = xf.device
+    K, stacked = len(gens), len(gens) > 1
     fused = {"fused": True} if dev.type in ("cpu", "cuda") else {}
     clf_params = list(clf.parameters())
     opt = torch.optim.Adam(clf_params, lr=lr, betas=betas, **fused)
@@ -391,106 +426,115 @@ def _train(model, data, steps, steps_per_epoch, batch, lr, critic_lr, betas, lr_
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
         averaged = AveragedModel(clf, multi_avg_fn=get_ema_multi_avg_fn(polyak))
-    gen = torch.Generator().manual_seed(seed ^ 0xB077)
-    record = torch.full((log_every, len(_COLS)), math.nan, device=dev)
-    nan = torch.tensor(math.nan, device=dev)
-    history, evals = [], []
+    record = torch.full((log_every, len(_COLS), K), math.nan, device=dev)
+    nan = torch.full((K,) if stacked else (), math.nan, device=dev)
+    history, evals = [[] for _ in gens], [[] for _ in gens]
     clf.train()
     if mine is not None:
         mine.train()
-    bar = tqdm(total=steps, disable=not progress, desc=desc, unit="step", leave=False)
+    bar = tqdm(total=steps, disable=not progress, desc=desc + (f" ({K} seeds)" if stacked else ""), unit="step",
+               leave=False)
     order = None
-    for step in range(1, steps + 1):
-        epoch, pos = divmod(step - 1, steps_per_epoch)
-        if pos == 0:  # a new epoch: fresh order, learning rates on the schedule
-            order = torch.randperm(len(xf), generator=gen).to(dev)
-            factor = lr_decay ** (epoch // decay_every)
-            for g in opt.param_groups:
-                g["lr"] = lr * factor
+    with seeded_noise(nn.ModuleList([model] + ([averaged] if averaged is not None else [])), gens):
+        for step in range(1, steps + 1):
+            epoch, pos = divmod(step - 1, steps_per_epoch)
+            if pos == 0:  # a new epoch: fresh order, learning rates on the schedule
+                order = ensemble.per_member(order_gens, lambda k, g: torch.randperm(len(xf), generator=g), stacked)
+                order = order.to(dev)
+                factor = lr_decay ** (epoch // decay_every)
+                for g in opt.param_groups:
+                    g["lr"] = lr * factor
+                if opt_t is not None:
+                    for g in opt_t.param_groups:
+                        g["lr"] = critic_lr * factor
+            idx = order[..., pos * batch:(pos + 1) * batch]
+            x, y = xf[idx], yf[idx]
+
+            logits, code = clf(x)
+            ce = F.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none").view(y.shape).mean(-1)
+            loss, kl, mi = ce, nan, nan
+            if model.regularizer == "vib":
+                kl = gaussian_kl(code.mu, code.sigma).mean(-1)
+                loss = ce + model.beta * kl
+            if mine is not None:
+                z = code.z if model.regularizer == "mine" else code.z.detach()
+                t_joint, t_marg = mine.scores(x, z, ensemble.shuffle_rows(z, gens, stacked))
+                critic_loss, mi = mine.loss_from_scores(t_joint, t_marg, reduce=False)  # updates the moving average
+                if model.regularizer == "mine":
+                    loss = ce + model.beta * bound_value(mine.bound, t_joint, t_marg)
+                opt_t.zero_grad(set_to_none=True)
+                critic_loss.sum().backward(inputs=critic_params, retain_graph=True)
+            else:
+                critic_loss = nan
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward(inputs=clf_params)
+            opt.step()
             if opt_t is not None:
-                for g in opt_t.param_groups:
-                    g["lr"] = critic_lr * factor
-        idx = order[pos * batch:(pos + 1) * batch]
-        x, y = xf[idx], yf[idx]
+                opt_t.step()
+            if averaged is not None:
+                averaged.update_parameters(clf)
 
-        logits, code = clf(x)
-        ce = F.cross_entropy(logits, y)
-        loss, kl, mi = ce, nan, nan
-        if model.regularizer == "vib":
-            kl = gaussian_kl(code.mu, code.sigma).mean()
-            loss = ce + model.beta * kl
-        if mine is not None:
-            z = code.z if model.regularizer == "mine" else code.z.detach()
-            t_joint, t_marg = mine.scores(x, z)
-            critic_loss, mi = mine.loss_from_scores(t_joint, t_marg)  # updates the moving average
-            if model.regularizer == "mine":
-                loss = ce + model.beta * bound_value(mine.bound, t_joint, t_marg)
-            opt_t.zero_grad(set_to_none=True)
-            critic_loss.backward(inputs=critic_params, retain_graph=True)
-        else:
-            critic_loss = nan
-        opt.zero_grad(set_to_none=True)
-        loss.backward(inputs=clf_params)
-        opt.step()
-        if opt_t is not None:
-            opt_t.step()
-        if averaged is not None:
-            averaged.update_parameters(clf)
-
-        with torch.no_grad():
-            err = (logits.argmax(dim=-1) != y).float().mean() * 100.0
-            record[(step - 1) % log_every] = torch.stack([loss.detach(), ce.detach(), err, kl.detach(), mi,
-                                                          critic_loss.detach()])
-        if step % log_every == 0 or step == steps:
-            rows = record[:(step - 1) % log_every + 1].cpu()
-            _check_finite(rows, step - len(rows) + 1, mine is not None)
-            means = rows.nanmean(dim=0)  # kl, mi: NaN for models without them
-            history.append({"step": step, "epoch": step / steps_per_epoch, "lr": opt.param_groups[0]["lr"],
-                            **{c: float(v) for c, v in zip(_COLS, means)}})
-            record.fill_(math.nan)
-            bar.update(len(rows))
-            bar.set_postfix(ce=f"{history[-1]['ce']:.3f}", mi=f"{history[-1]['mi']:.2f}")
-        if step % eval_every == 0 or step == steps:
-            evals.append({"step": step, "epoch": step / steps_per_epoch,
-                          **_evaluate(averaged.module if averaged is not None else clf, mine, data)})
+            with torch.no_grad():
+                err = (logits.argmax(dim=-1) != y).float().mean(-1) * 100.0
+                record[(step - 1) % log_every] = torch.stack(
+                    [loss.detach(), ce.detach(), err, kl.detach(), mi, critic_loss.detach()]).reshape(len(_COLS), K)
+            if step % log_every == 0 or step == steps:
+                rows = record[:(step - 1) % log_every + 1].cpu()
+                _check_finite(rows, step - len(rows) + 1, mine is not None, seeds)
+                means = rows.nanmean(dim=0)  # kl, mi: NaN for models without them
+                for k, h in enumerate(history):
+                    h.append({"step": step, "epoch": step / steps_per_epoch, "lr": opt.param_groups[0]["lr"],
+                              **{c: float(v) for c, v in zip(_COLS, means[:, k])}})
+                record.fill_(math.nan)
+                bar.update(len(rows))
+                bar.set_postfix(ce=f"{float(means[1].mean()):.3f}", mi=f"{float(means[4].mean()):.2f}")
+            if step % eval_every == 0 or step == steps:
+                out = _evaluate(averaged.module if averaged is not None else clf, mine, data, stacked)
+                for k, e in enumerate(evals):
+                    e.append({"step": step, "epoch": step / steps_per_epoch,
+                              **{c: float(v.reshape(-1)[k]) for c, v in out.items()}})
     bar.close()
-    history = pd.DataFrame(history, columns=["step", "epoch", "lr", *_COLS])
-    evals = pd.DataFrame(evals, columns=["step", "epoch", "test_error", "mi_test"])
+    history = [pd.DataFrame(h, columns=["step", "epoch", "lr", *_COLS]) for h in history]
+    evals = [pd.DataFrame(e, columns=["step", "epoch", "test_error", "mi_test"]) for e in evals]
     return history, evals, (averaged.module if averaged is not None else None)
 
 
-def _check_finite(rows: torch.Tensor, first_step: int, has_critic: bool) -> None:
-    """Raise if the classifier's or the critic's loss went non-finite; name the first bad step."""
+def _check_finite(rows: torch.Tensor, first_step: int, has_critic: bool, seeds: list[int]) -> None:
+    """Raise if the classifier's or the critic's loss went non-finite; name the first bad step and its seed."""
     bad = ~torch.isfinite(rows[:, _COLS.index("loss")])
     if has_critic:  # without a critic its column is NaN by design
         bad |= ~torch.isfinite(rows[:, _COLS.index("critic_loss")])
     if bad.any():
-        step = first_step + int(bad.nonzero()[0, 0])
+        row, k = (int(i) for i in bad.nonzero()[0])
         raise TrainingDivergedError(
-            f"the information-bottleneck loss became non-finite at step {step}; lower lr or critic_lr, lower beta, "
-            "or check that the images are finite and in [0, 1]")
+            f"the information-bottleneck loss became non-finite at step {first_step + row} (seed {seeds[k]}); lower "
+            "lr or critic_lr, lower beta, or check that the images are finite and in [0, 1]")
 
 
 @torch.no_grad()
-def _evaluate(clf: Classifier, mine: MINE | None, data: dict, rows: int = 2000) -> dict:
-    """Test error with one draw of z, and the critic's DV bound on (x_test, z) in eval mode."""
+def _evaluate(clf: Classifier, mine: MINE | None, data: dict, stacked: bool = False, rows: int = 2000) -> dict:
+    """Test error (%) with one draw of z, and the critic's DV bound on (x_test, z) in eval mode: 0-dim tensors,
+    or (K,) ones for a stacked model (every member on the same test images)."""
     was = clf.training
     clf.eval()
     x, y = data["x_test"], data["y_test"]
+    members = clf.decoder.weight.shape[0] if stacked else 0
+    block = lambda i: x[i:i + rows].expand(members, -1, -1) if stacked else x[i:i + rows]
     zs, wrong = [], 0
     for i in range(0, len(x), rows):
-        logits, code = clf(x[i:i + rows])
-        wrong += int((logits.argmax(dim=-1) != y[i:i + rows]).sum())
+        logits, code = clf(block(i))
+        wrong = wrong + (logits.argmax(dim=-1) != y[i:i + rows]).sum(-1)
         zs.append(code.z)
     clf.train(was)
-    out = {"test_error": 100.0 * wrong / len(x), "mi_test": math.nan}
+    out = {"test_error": 100.0 * wrong.double() / len(x), "mi_test": torch.full(wrong.shape, math.nan)}
     if mine is not None and len(x) >= 2:
-        z = torch.cat(zs)
+        z = torch.cat(zs, dim=-2)
         mine_was = mine.training
         mine.eval()
-        t_joint = torch.cat([mine.network(x[i:i + rows], z[i:i + rows]) for i in range(0, len(x), rows)])
-        z_marg = torch.roll(z, 1, dims=0)  # each x with another row's z: the product of marginals
-        t_marg = torch.cat([mine.network(x[i:i + rows], z_marg[i:i + rows]) for i in range(0, len(x), rows)])
+        t_joint = torch.cat([mine.network(block(i), z[..., i:i + rows, :]) for i in range(0, len(x), rows)], dim=-1)
+        z_marg = torch.roll(z, 1, dims=-2)  # each x with another row's z: the product of marginals
+        t_marg = torch.cat([mine.network(block(i), z_marg[..., i:i + rows, :]) for i in range(0, len(x), rows)],
+                           dim=-1)
         mine.train(mine_was)
-        out["mi_test"] = float(dv_bound(t_joint, t_marg))
+        out["mi_test"] = dv_bound(t_joint, t_marg)
     return out

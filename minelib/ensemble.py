@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .estimator import MINE
+from .estimator import MINE, derangement
 from .networks import StatisticsNetwork
 
 
@@ -148,3 +148,17 @@ def copy_member(stacked: nn.Module, target: nn.Module, k: int) -> nn.Module:
 def unstack(stacked: nn.Module, template: nn.Module, k: int) -> nn.Module:
     """Member ``k`` of ``stacked`` as a copy of ``template`` (the unstacked architecture)."""
     return copy_member(stacked, copy.deepcopy(template), k)
+
+
+def per_member(generators: Sequence[torch.Generator], draw, stacked: bool) -> torch.Tensor:
+    """``draw(k, generator)`` for each member, stacked on a new leading dimension (or the one draw of a
+    plain run): each member's random numbers come from its own generator, as they would alone."""
+    out = [draw(k, g) for k, g in enumerate(generators)]
+    return torch.stack(out) if stacked else out[0]
+
+
+def shuffle_rows(z: torch.Tensor, generators: Sequence[torch.Generator], stacked: bool) -> torch.Tensor:
+    """``z`` (n, d), or (K, n, d) when stacked, with its rows shuffled within each member by a derangement
+    drawn from that member's generator: the marginal pairs of MINE's minibatch."""
+    perm = per_member(generators, lambda k, g: derangement(z.shape[-2], z.device, g), stacked)
+    return z[torch.arange(z.shape[0], device=z.device)[:, None], perm] if stacked else z[perm]

@@ -110,11 +110,12 @@ class MINE(nn.Module):
         """
         return self.loss_from_scores(*self.scores(x, z, z_marginal))
 
-    def loss_from_scores(self, t_joint: torch.Tensor, t_marg: torch.Tensor):
+    def loss_from_scores(self, t_joint: torch.Tensor, t_marg: torch.Tensor, reduce: bool = True):
         """:meth:`loss` on scores already computed (a loop that scores joint and marginal pairs in one call).
 
         The two statistics every bound needs are computed once and shared by the value, the
-        surrogate and the moving average: this runs every step.
+        surrogate and the moving average: this runs every step. ``reduce=False`` returns the loss
+        per stacked member instead of their sum.
         """
         mean_joint, lme_marg = t_joint.mean(dim=-1), log_mean_exp(t_marg)
         value = bound_from_parts(self.bound, mean_joint, lme_marg)
@@ -124,7 +125,7 @@ class MINE(nn.Module):
             objective = corrected_dv_from_parts(mean_joint, lme_marg, self.log_ema)
         else:
             objective = value
-        return -objective.sum(), value.detach()
+        return (-objective.sum() if reduce else -objective), value.detach()
 
     @torch.no_grad()
     def _update_ema(self, lme_marg: torch.Tensor) -> None:

@@ -110,13 +110,13 @@ class StatisticsNetwork(nn.Module):
 def gaussian_like(h: torch.Tensor, generators: Sequence[torch.Generator] | None = None) -> torch.Tensor:
     """Standard normal noise shaped like ``h``.
 
-    ``generators`` None draws from torch's global generator. Otherwise an (n, d) ``h`` draws from
-    ``generators[0]`` and a stacked (K, ...) one draws member k's slice from ``generators[k]``, so that
-    each member of a stacked run gets the noise it gets alone.
+    ``generators`` None draws from torch's global generator, one generator draws all of ``h``, and K of
+    them draw member k's slice ``h[k]`` of a stacked (K, ...) ``h`` from ``generators[k]``, so that each
+    member of a stacked run gets the noise it gets alone.
     """
     if generators is None:
         return torch.randn_like(h)
-    if h.dim() == 2:
+    if len(generators) == 1:
         return torch.randn(h.shape, generator=generators[0], dtype=h.dtype, device=h.device)
     if h.shape[0] != len(generators):
         raise ValueError(f"noise for {h.shape[0]} stacked members needs {h.shape[0]} generators; got {len(generators)}")

@@ -82,3 +82,12 @@ def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value.lower() not in choices:
         raise ValueError(f"unknown {name} {value!r}; accepted: {', '.join(sorted(choices))}")
     return value.lower()
+
+
+def check_seeds(seed, k: int, many: bool) -> list[int]:
+    """One seed per member: an int for a single model (``many`` False), a list of ``k`` ints for a list of models."""
+    if not many:
+        return [check_positive_int(seed, "seed", minimum=0)]
+    if not isinstance(seed, (list, tuple, np.ndarray)) or len(seed) != k:
+        raise ValueError(f"a list of {k} models needs a list of {k} seeds, one per model; got seed={seed!r}")
+    return [check_positive_int(s, "seed", minimum=0) for s in seed]

@@ -46,7 +46,8 @@ def settings(profile: str, **overrides) -> dict:
 
 
 def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
-    """Train every model of ``cfg["models"]`` for every seed.
+    """Train every model of ``cfg["models"]``, all seeds of a model at once (``seconds``: a seed's share of the
+    stacked run's wall time).
 
     Returns ``{"errors": DataFrame(model, seed, test_error, mi_test, seconds), "history": DataFrame(model,
     seed, step, epoch, lr, loss, ce, train_error, kl, mi, critic_loss), "evals": DataFrame(model, seed,
@@ -54,23 +55,25 @@ def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -
     """
     data = load_mnist(cfg["data_source"], cfg["data_dir"], cfg["n_train"], cfg["n_test"], seed=seed)
     errors, histories, evals, per_model, seconds = [], [], [], {}, {}
-    for s in range(cfg["seeds"]):
-        run_seed = seed * 1000 + s
-        for name in cfg["models"]:
-            model = make_model(name, beta=cfg["beta"], hidden=cfg["hidden"], z_dim=cfg["z_dim"],
-                               critic_hidden=cfg["critic_hidden"], monitor_mi=cfg["monitor_mi"], seed=run_seed)
-            res = train_bottleneck(
-                model, data.x_train, data.y_train, data.x_test, data.y_test, epochs=cfg["epochs"],
-                batch_size=cfg["batch_size"], lr=cfg["lr"], critic_lr=cfg["critic_lr"],
-                adam_betas=tuple(cfg["adam_betas"]), lr_decay=cfg["lr_decay"], decay_every=cfg["decay_every"],
-                polyak=cfg["polyak"], test_samples=cfg["test_samples"], eval_every=cfg["eval_every"],
-                device=device, seed=run_seed, progress=progress, desc=f"{name}, seed {s}")
+    run_seeds = [seed * 1000 + s for s in range(cfg["seeds"])]
+    for name in cfg["models"]:
+        # All seeds of a model train at once, as one stacked model.
+        models = [make_model(name, beta=cfg["beta"], hidden=cfg["hidden"], z_dim=cfg["z_dim"],
+                             critic_hidden=cfg["critic_hidden"], monitor_mi=cfg["monitor_mi"], seed=rs)
+                  for rs in run_seeds]
+        runs = train_bottleneck(
+            models, data.x_train, data.y_train, data.x_test, data.y_test, epochs=cfg["epochs"],
+            batch_size=cfg["batch_size"], lr=cfg["lr"], critic_lr=cfg["critic_lr"],
+            adam_betas=tuple(cfg["adam_betas"]), lr_decay=cfg["lr_decay"], decay_every=cfg["decay_every"],
+            polyak=cfg["polyak"], test_samples=cfg["test_samples"], eval_every=cfg["eval_every"],
+            device=device, seed=run_seeds, progress=progress, desc=name)
+        for s, res in enumerate(runs):
             final_mi = res.evals["mi_test"].iloc[-1] if len(res.evals) else np.nan
-            errors.append((name, s, res.test_error, final_mi, res.seconds))
+            errors.append((name, s, res.test_error, final_mi, res.seconds / len(runs)))
             histories.append(res.history.assign(model=name, seed=s))
             evals.append(res.evals.assign(model=name, seed=s))
             per_model[name] = {**res.settings, "seed": "base seed * 1000 + replicate"}
-            seconds[f"{name} / {s}"] = round(res.seconds, 1)
+            seconds[f"{name} / {s}"] = round(res.seconds / len(runs), 1)
     first = ["model", "seed"]
     history = pd.concat(histories, ignore_index=True)
     ev = pd.concat(evals, ignore_index=True)
