@@ -226,13 +226,13 @@ SECTIONS = {"speed": bench_speed, "peers": bench_peers, "stacked": bench_stacked
             "ksg": bench_ksg}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer steps and smaller n (about a minute or two)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", default=",".join(SECTIONS))
-    a = p.parse_args()
+    a = p.parse_args(argv)
     a.steps = 500 if a.quick else 2000
     torch.set_num_threads(a.threads)
     dev = resolve_device(a.device)

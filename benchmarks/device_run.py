@@ -51,8 +51,7 @@ def main() -> None:
     dev = resolve_device(a.device)
     print(f"device: {device_name(dev)}; torch {torch.__version__}; profile {a.profile}", flush=True)
     if a.bench:
-        sys.argv = [sys.argv[0], "--device", str(dev), "--only", a.bench] + (["--quick"] if a.bench_quick else [])
-        bench.main()
+        bench.main(["--device", str(dev), "--only", a.bench] + (["--quick"] if a.bench_quick else []))
     plotting.setup(notebook=False)
     out = Path(a.out)
     names = [n for n in a.only.split(",") if n]

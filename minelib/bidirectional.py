@@ -61,6 +61,9 @@ class GaussianNoise(nn.Module):
             return h
         return h + self.std * gaussian_like(h, getattr(self, "noise_generators", None))
 
+    def extra_repr(self) -> str:
+        return f"std={self.std:g}"
+
 
 def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "relu", *, batch_norm: bool = False,
         input_noise: float = 0.0, hidden_noise: float = 0.0, out_activation: str | None = None) -> nn.Sequential:

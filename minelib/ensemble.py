@@ -118,6 +118,12 @@ def stack(modules: Sequence[nn.Module]) -> nn.Module:
     """
     if len(modules) < 1:
         raise ValueError("stack needs at least one module")
+    # A module's repr names every layer with its sizes and settings (noise levels, bounds, rates): members
+    # that differ there would silently train with member 0's settings.
+    for k, m in enumerate(modules[1:], 1):
+        if repr(m) != repr(modules[0]):
+            raise ValueError(f"stack needs modules of one architecture and settings; module {k} differs from "
+                             f"module 0:\n{m!r}\nagainst\n{modules[0]!r}")
     if type(modules[0]) in _STACKED:
         return _STACKED[type(modules[0])](modules)
     out = copy.deepcopy(modules[0])

@@ -84,6 +84,9 @@ class MINE(nn.Module):
         # log of the moving average of mean e^T on marginal pairs; NaN until the first step.
         self.register_buffer("log_ema", torch.full((self.members,) if self.members > 1 else (), math.nan))
 
+    def extra_repr(self) -> str:
+        return f"bound={self.bound!r}, ema_rate={self.ema_rate:g}, members={self.members}"
+
     def scores(self, x: torch.Tensor, z: torch.Tensor, z_marginal: torch.Tensor | None = None):
         """Critic scores on joint pairs ``(x, z)`` and on marginal pairs ``(x, z_marginal)``.
 

@@ -103,8 +103,10 @@ class StatisticsNetwork(nn.Module):
         return h.squeeze(-1)
 
     def extra_repr(self) -> str:
+        noise = (f", input_noise={self.input_noise:g}, hidden_noise={self.hidden_noise:g}"
+                 if self.input_noise or self.hidden_noise else "")
         return (f"x_dim={self.x_dim}, z_dim={self.z_dim}, hidden={self.hidden}, "
-                f"activation={self.activation!r}, members={self.members}")
+                f"activation={self.activation!r}, members={self.members}{noise}")
 
 
 def gaussian_like(h: torch.Tensor, generators: Sequence[torch.Generator] | None = None) -> torch.Tensor:

@@ -285,6 +285,11 @@ def test_ensemble_stacks_mines_with_their_moving_averages():
     torch.testing.assert_close(back.network.weights[0][0], stacked.network.weights[0][1])
     with pytest.raises(TypeError, match="single-member StatisticsNetwork"):
         ensemble.stack([MINE(2, 1, members=2), MINE(2, 1, members=2)])
+    # Settings outside the weights (noise levels, rates) must agree too, or members would take member 0's.
+    for other in (MINE(2, 1, ema_rate=0.5, hidden=(8,), input_noise=0.2), MINE(2, 1, ema_rate=0.1, hidden=(8,),
+                                                                           input_noise=0.1)):
+        with pytest.raises(ValueError, match="module 1 differs from module 0"):
+            ensemble.stack([singles[0], other])
 
 
 @pytest.mark.parametrize("beta,clip", [(1.0, True), (1.0, False), (0.0, True)])
