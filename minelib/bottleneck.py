@@ -489,7 +489,7 @@ def _train(model, data, steps, steps_per_epoch, batch, lr, critic_lr, betas, lr_
                 bar.update(len(rows))
                 bar.set_postfix(ce=f"{float(means[1].mean()):.3f}", mi=f"{float(means[4].mean()):.2f}")
             if step % eval_every == 0 or step == steps:
-                out = _evaluate(averaged.module if averaged is not None else clf, mine, data, stacked)
+                out = _evaluate(averaged.module if averaged is not None else clf, mine, data, K if stacked else None)
                 for k, e in enumerate(evals):
                     e.append({"step": step, "epoch": step / steps_per_epoch,
                               **{c: float(v.reshape(-1)[k]) for c, v in out.items()}})
@@ -512,14 +512,13 @@ def _check_finite(rows: torch.Tensor, first_step: int, has_critic: bool, seeds: 
 
 
 @torch.no_grad()
-def _evaluate(clf: Classifier, mine: MINE | None, data: dict, stacked: bool = False, rows: int = 2000) -> dict:
+def _evaluate(clf: Classifier, mine: MINE | None, data: dict, members: int | None = None, rows: int = 2000) -> dict:
     """Test error (%) with one draw of z, and the critic's DV bound on (x_test, z) in eval mode: 0-dim tensors,
-    or (K,) ones for a stacked model (every member on the same test images)."""
+    or (K,) ones for a model of K stacked ``members`` (every member on the same test images)."""
     was = clf.training
     clf.eval()
     x, y = data["x_test"], data["y_test"]
-    members = clf.decoder.weight.shape[0] if stacked else 0
-    block = lambda i: x[i:i + rows].expand(members, -1, -1) if stacked else x[i:i + rows]
+    block = lambda i: x[i:i + rows] if members is None else x[i:i + rows].expand(members, -1, -1)
     zs, wrong = [], 0
     for i in range(0, len(x), rows):
         logits, code = clf(block(i))

@@ -28,7 +28,7 @@ from . import ensemble
 from .clipping import adaptive_clip, global_norm
 from .estimator import MINE, TrainingDivergedError
 from .runtime import resolve_device
-from .validation import as_float_array, check_fraction, check_positive_int
+from .validation import as_float_array, check_fraction, check_positive_int, check_seeds
 
 LEAKY_SLOPE = 0.2
 HISTORY_COLUMNS = ["step", "d_loss", "g_loss", "mi", "norm_u", "norm_m", "norm_a"]
@@ -187,7 +187,7 @@ def train_gan(
     n_record = check_positive_int(n_record, "n_record", minimum=2)
     chunk = check_positive_int(chunk, "chunk")
     many = isinstance(seed, (list, tuple, np.ndarray))
-    seeds = [check_positive_int(s, "seed", minimum=0) for s in (seed if many else [seed])]
+    seeds = check_seeds(seed, len(seed) if many else 1, many)
     if not seeds:
         raise ValueError("seed must be an int or a non-empty list of ints")
     K = len(seeds)

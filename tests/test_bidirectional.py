@@ -207,13 +207,17 @@ def test_stacked_models_match_one_by_one(float64, variant, kind):
         assert run.settings["n_data"] == alone.settings["n_data"]
         np.testing.assert_allclose(run.history.to_numpy(), alone.history.to_numpy(), rtol=1e-9, atol=1e-12)
         x = data[k][:30] if kind == "toy" else data[:30]
-        # A Linear bias just before BatchNorm has a zero gradient up to rounding, which Adam turns into steps of
-        # about 1e-9 here; BatchNorm's running mean follows it, so eval outputs differ by up to about 1e-9 too.
+        # MNIST's G has a Linear bias just before each BatchNorm: its gradient is zero up to rounding, which Adam
+        # turns into steps of about 1e-9 here, and BatchNorm's running mean follows it, so G's eval outputs differ
+        # by up to about 1e-9 too. Everything else agrees to 1e-10.
+        before_bn = {"decoder.0.bias", "decoder.3.bias", "decoder.1.running_mean", "decoder.4.running_mean"}
         # Outputs come back as float32: equal float64 values may round to neighbouring float32 ones (one ulp).
-        np.testing.assert_allclose(reconstruct(run.model, x), reconstruct(alone.model, x), rtol=2.5e-7, atol=1e-8)
-        np.testing.assert_allclose(sample(run.model, 30), sample(alone.model, 30), rtol=2.5e-7, atol=1e-8)
+        out_atol = 1e-8 if kind == "mnist" else 1e-12
+        np.testing.assert_allclose(reconstruct(run.model, x), reconstruct(alone.model, x), rtol=2.5e-7, atol=out_atol)
+        np.testing.assert_allclose(sample(run.model, 30), sample(alone.model, 30), rtol=2.5e-7, atol=out_atol)
         for (name, a), b in zip(run.model.state_dict().items(), alone.model.state_dict().values()):
-            torch.testing.assert_close(a, b, rtol=0, atol=1e-7, msg=name)
+            tol = 1e-7 if kind == "mnist" and name in before_bn else 1e-10
+            torch.testing.assert_close(a, b, rtol=0, atol=tol, msg=name)
 
 
 def test_stacked_training_rejects_what_cannot_be_stacked(grid):
