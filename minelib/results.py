@@ -61,13 +61,15 @@ def write_json(path: str | os.PathLike, obj) -> Path:
 
 def write_results(out_dir: str | os.PathLike, name: str, *, profile: str, seeds, device: str,
                   data_source: str, settings: dict, metrics: dict, paper: dict, claims: list[dict],
-                  figures: list[str] = (), title: str = "", paper_claim: str = "") -> Path:
-    """Write ``<out_dir>/results/<name>.json`` and return its path."""
+                  figures: list[str] = (), title: str = "", paper_claim: str = "", units: list[dict] = ()) -> Path:
+    """Write ``<out_dir>/results/<name>.json`` and return its path. ``units`` says, per unit of work,
+    whether it was computed in this run or reused from the cache, and when it was made."""
     record = {
         "name": name, "title": title, "paper_claim": paper_claim, "profile": profile,
         "seeds": list(seeds), "device": device, "data_source": data_source,
         "versions": package_versions(), "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "settings": settings, "metrics": metrics, "paper": paper, "claims": claims, "figures": list(figures),
+        "units": list(units),
     }
     return write_json(Path(out_dir) / "results" / f"{name}.json", record)
 

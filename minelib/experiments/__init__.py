@@ -1,8 +1,33 @@
-"""One module per figure or table of the paper: settings per profile, ``run()``, plots and checks.
+"""One module per figure or table of the paper, each following :mod:`minelib.experiments.protocol`.
 
-Each module defines ``NAME``, ``TITLE``, ``PAPER_CLAIM``, ``PROFILES`` (smoke / quick / paper) and
-``run(cfg, device, progress)``; notebooks call them and nothing else computes.
+    from minelib.experiments import fig2_convergence as exp, settings, run
+    cfg = settings(exp, "quick", steps=2000)       # checked at once, naming a bad key
+    result = run(exp, cfg, device="cpu", out_dir="results/quick")   # cached per unit: resumes
+    exp.plot(result); exp.claims(result, cfg.profile)
+
+``python -m minelib.experiments`` computes units without notebooks (for shards of a job array);
+every setting of every profile, with its source, is listed in ``docs/settings.md``.
 """
-from .common import PROFILE_NAMES, default_profile, settings
+from __future__ import annotations
 
-__all__ = ["PROFILE_NAMES", "default_profile", "settings"]
+import importlib
+from types import ModuleType
+
+from .common import default_profile, notebook_setup, settings
+from .protocol import IncompleteRun, Unit, run
+from .settings import PROFILE_NAMES
+
+NAMES = ("fig1_gaussian_mi", "fig2_convergence", "fig3_swiss_roll_gan", "fig4_25gaussians_gan",
+         "fig5_ali_reconstructions", "table1_mnist_bidirectional", "table2_celeba_bidirectional",
+         "table3_mnist_bottleneck")
+
+
+def load(name: str) -> ModuleType:
+    """The experiment module called ``name`` (one of :data:`NAMES`)."""
+    if name not in NAMES:
+        raise ValueError(f"unknown experiment {name!r}; accepted: {', '.join(NAMES)}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+__all__ = ["NAMES", "PROFILE_NAMES", "IncompleteRun", "Unit", "default_profile", "load", "notebook_setup", "run",
+           "settings"]

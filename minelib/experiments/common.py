@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-PROFILE_NAMES = ("smoke", "quick", "paper")
+from .settings import PROFILE_NAMES, ExperimentSettings, make
 
 
 def default_profile() -> str:
@@ -11,22 +11,28 @@ def default_profile() -> str:
     return os.environ.get("MINELIB_PROFILE", "quick")
 
 
-def settings(profiles: dict, profile: str, **overrides) -> dict:
-    """The settings of ``profile``, with every override that is not None applied.
+def settings(exp, profile: str, **overrides) -> ExperimentSettings:
+    """``exp``'s settings for ``profile`` with every override that is not None applied, checked up front
+    (unknown profiles and keys, wrong types and out-of-range values raise, naming the key)."""
+    return make(exp.Settings, exp.PROFILES, profile, **overrides)
 
-    Unknown profile names and unknown override keys raise ``ValueError`` naming what is accepted.
+
+def notebook_setup(exp, profile: str | None, device: str, seed: int, out_dir, **overrides):
+    """A notebook's prologue: the plotting style, the checked settings and the output folder.
+
+    Returns ``(cfg, out)`` and prints where the run goes. ``profile`` None means :func:`default_profile`.
     """
-    if profile not in profiles:
-        raise ValueError(f"unknown profile {profile!r}; accepted: {', '.join(profiles)}")
-    cfg = dict(profiles[profile])
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if key not in cfg:
-            raise ValueError(f"unknown setting {key!r}; this experiment accepts: {', '.join(cfg)}")
-        cfg[key] = value
-    cfg["profile"] = profile
-    return cfg
+    from .. import plotting
+    from ..results import output_dir
+    from ..runtime import device_name, resolve_device
+    from .protocol import check_seed
+
+    plotting.setup()
+    cfg = settings(exp, profile or default_profile(), **overrides)
+    check_seed(seed)
+    out = output_dir(out_dir, cfg.profile)
+    print(f"{exp.NAME}: profile {cfg.profile} on {device_name(resolve_device(device))}; results go to {out}")
+    return cfg, out
 
 
 def check_members(cfg: dict, key: str, accepted) -> dict:
@@ -60,7 +66,7 @@ def judged(profile: str, held: bool) -> bool | None:
     return None if profile == "smoke" else bool(held)
 
 
-def finish(exp, cfg: dict, result: dict, *, out_dir, device, figures: list[str], seed: int = 0):
+def finish(exp, cfg: ExperimentSettings, result: dict, *, out_dir, device, figures: list[str], seed: int = 0):
     """Judge the claims, write the results JSON through the one writer, and return the claims table.
 
     ``exp`` is the experiment module (it names itself, its paper claim, data source and numbers).
@@ -70,12 +76,13 @@ def finish(exp, cfg: dict, result: dict, *, out_dir, device, figures: list[str],
     from ..results import write_results
     from ..runtime import device_name, resolve_device
 
-    claims = exp.claims(result, cfg["profile"])
+    claims = exp.claims(result, cfg.profile)
     path = write_results(
-        out_dir, exp.NAME, title=exp.TITLE, paper_claim=exp.PAPER_CLAIM, profile=cfg["profile"],
-        seeds=[f"{seed}/{s}" for s in range(cfg.get("seeds", 1))],  # base seed / replicate
+        out_dir, exp.NAME, title=exp.TITLE, paper_claim=exp.PAPER_CLAIM, profile=cfg.profile,
+        seeds=[f"{seed}/{s}" for s in range(getattr(cfg, "seeds", 1))],  # base seed / replicate
         device=device_name(resolve_device(device)), data_source=result.get("data_source", exp.DATA_SOURCE),
-        settings={**cfg, "base_seed": seed, "training": result.get("settings", {})},
-        metrics=exp.metrics(result), paper=exp.PAPER, claims=claims, figures=figures)
+        settings={**cfg.asdict(), "base_seed": seed, "training": result.get("settings", {})},
+        metrics=exp.metrics(result), paper=exp.PAPER, claims=claims, figures=figures,
+        units=result.get("units", []))
     print(f"results written to {path}")
     return pd.DataFrame(claims)

@@ -1,9 +1,11 @@
 """Fig 2: MINE and MINE-f estimates against training iteration, Gaussians of dimension 2 and 50.
 
-PAPER_SPEC section 3: rho = 0.5 (not stated in the paper: our default), truth as a line, KSG as a
+Settings in ``docs/settings.md``: rho = 0.5 (not stated in the paper: our default), truth as a line, KSG as a
 point. The seeds of one bound are the members of one stacked model.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,8 @@ import pandas as pd
 from .. import estimate_mi, gaussian_mi, ksg_mi
 from ..data import correlated_gaussian
 from . import common
+from .protocol import Unit, replicate_seeds
+from .settings import ExperimentSettings, check_profiles, setting
 from .fig1_gaussian_mi import DATA_SOURCE, METHODS
 
 NAME = "fig2_convergence"
@@ -18,55 +22,90 @@ TITLE = "Fig 2: estimate against training iteration, d = 2 and d = 50"
 PAPER_CLAIM = ("MINE (DV) approaches the true MI as training proceeds and lies above MINE-f (NWJ) at every "
                "iteration, at d = 2 and d = 50; KSG is biased low at d = 50 (ICML version).")
 
-PROFILES = {
-    "smoke": dict(dims=[2, 50], rho=0.5, seeds=1, n=2_000, steps=60, batch_size=128, hidden=[32, 32], lr=1e-3,
-                  activation="elu", ema_rate=0.01, test_fraction=0.25, eval_every=20, smooth=10, n_ksg=500, k=3),
-    "quick": dict(dims=[2, 50], rho=0.5, seeds=2, n=60_000, steps=3_000, batch_size=512, hidden=[100, 100],
-                  lr=1e-3, activation="elu", ema_rate=0.01, test_fraction=1 / 6, eval_every=150, smooth=100,
-                  n_ksg=10_000, k=3),
-    "paper": dict(dims=[2, 50], rho=0.5, seeds=5, n=300_000, steps=20_000, batch_size=512, hidden=[400, 400, 400],
-                  lr=1e-4, activation="elu", ema_rate=0.01, test_fraction=1 / 3, eval_every=500, smooth=100,
-                  n_ksg=10_000, k=3),
-}
+@dataclasses.dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """Fig 2's settings; the defaults are the paper profile."""
+
+    dims: tuple[int, ...] = setting((2, 50), "PAPER Fig 2", "dimension of x and of z (one panel each)", low=1)
+    rho: float = setting(0.5, "DEF", "correlation of each coordinate pair (not stated in the paper)", low=-1.0,
+                         high=1.0)
+    seeds: int = setting(5, "DEF", "independent repetitions, trained as the members of one stacked model", low=1)
+    n: int = setting(300_000, "DEF", "samples per repetition, a share of them held out", low=10)
+    steps: int = setting(20_000, "DEF", "training steps of each critic", low=1)
+    batch_size: int = setting(512, "DEF", "minibatch size (joint pairs; as many shuffled ones)", low=2)
+    hidden: tuple[int, ...] = setting((400, 400, 400), "DEF", "hidden widths of the statistics network", low=1)
+    lr: float = setting(1e-4, "DEF", "Adam learning rate (cosine decay)", low=0.0, open_low=True)
+    activation: str = setting("elu", "DEF", "activation of the statistics network",
+                              choices=("relu", "elu", "leaky_relu", "tanh", "softplus"))
+    ema_rate: float = setting(0.01, "ICML §3.2", "rate of the moving average in DV's bias-corrected gradient",
+                              low=0.0, high=1.0, open_low=True)
+    test_fraction: float = setting(1 / 3, "DEF", "share of the samples held out for the reported estimate",
+                                   low=0.0, high=0.9, open_low=True)
+    eval_every: int = setting(500, "DEF", "steps between held-out checkpoints", low=1)
+    smooth: int = setting(100, "DEF", "window of the running mean drawn over the training estimates", low=1)
+    n_ksg: int = setting(10_000, "KSG", "rows given to the KSG estimator (its cost grows fast with n)", low=10)
+    k: int = setting(3, "KSG", "neighbours of the KSG estimator", low=1)
+
+    def check(self) -> None:
+        if self.n_ksg > self.n:
+            raise ValueError(f"setting 'n_ksg' ({self.n_ksg}) must not exceed 'n' ({self.n})")
+
+
+PROFILES = check_profiles(Settings, {
+    "paper": {},
+    # Seconds on a CPU: proves the notebook runs end to end; too short to judge anything.
+    "smoke": dict(seeds=1, n=2_000, steps=60, batch_size=128, hidden=(32, 32), lr=1e-3, test_fraction=0.25,
+                  eval_every=20, smooth=10, n_ksg=500),
+    # Minutes on 2 CPU cores.
+    "quick": dict(seeds=2, n=60_000, steps=3_000, hidden=(100, 100), lr=1e-3, test_fraction=1 / 6, eval_every=150),
+})
 PAPER = {"truth_d2": 0.2877, "truth_d50": 7.1921, "final_dv_d2": "~truth (figure only)",
          "final_dv_d50": "~truth (figure only)"}
 
 
-def settings(profile: str, **overrides) -> dict:
-    """This figure's settings for ``profile`` with overrides applied (None means keep)."""
-    return common.settings(PROFILES, profile, **overrides)
+def units(cfg: Settings) -> list[Unit]:
+    """One unit per dimension and method: DV and NWJ critics (seeds stacked), and KSG."""
+    return [Unit(f"d{dim}-{method}", {"dim": dim, "method": method})
+            for dim in cfg.dims for method in ("dv", "nwj", "ksg")]
 
 
-def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
-    """Train DV and NWJ critics (one stacked model per bound and dimension, seeds as members).
+def _data(cfg: Settings, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    data = [correlated_gaussian(cfg.n, cfg.rho, dim, seed=(seed, s, dim)) for s in range(cfg.seeds)]
+    return np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
 
-    Returns ``{"curves": DataFrame(dim, method, seed, step, split, mi), "final": DataFrame(dim, method,
-    seed, estimate, truth), "critics": DataFrame(dim, seed, trained, dv, nwj), "settings": {...}}``.
-    """
-    curves, final, critics, train_settings = [], [], [], {}
-    rho, S = cfg["rho"], cfg["seeds"]
-    for dim in cfg["dims"]:
-        data = [correlated_gaussian(cfg["n"], rho, dim, seed=(seed, s, dim)) for s in range(S)]
-        x, z = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
-        truth = gaussian_mi(rho, dim)
-        for bound in ("dv", "nwj"):
-            est = estimate_mi(x, z, bound=bound, steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                              hidden=cfg["hidden"], activation=cfg["activation"], ema_rate=cfg["ema_rate"],
-                              test_fraction=cfg["test_fraction"], eval_every=cfg["eval_every"], device=device,
-                              seed=[seed * 1000 + s for s in range(S)], progress=progress)
-            train_settings[f"d{dim}_{bound}"] = {**est.settings, "seconds": est.seconds}
-            h = est.history.rename(columns={"member": "seed"})
-            train = h[h.split == "train"].copy()
-            train["mi"] = train.groupby("seed")["mi"].transform(lambda v: v.rolling(cfg["smooth"], min_periods=1).mean())
-            curves.append(pd.concat([train, h[h.split == "test"]]).assign(dim=dim, method=METHODS[bound]))
-            final += [(dim, METHODS[bound], s, est.mi[s], truth) for s in range(S)]
-            critics += [(dim, s, bound, est.test_bounds["dv"][s], est.test_bounds["nwj"][s]) for s in range(S)]
-        m = cfg["n_ksg"]
-        final += [(dim, METHODS["ksg"], s, ksg_mi(x[s, :m], z[s, :m], k=cfg["k"]), truth) for s in range(S)]
-    return {"curves": pd.concat(curves, ignore_index=True),
-            "final": pd.DataFrame(final, columns=["dim", "method", "seed", "estimate", "truth"]),
-            "critics": pd.DataFrame(critics, columns=["dim", "seed", "trained", "dv", "nwj"]),
-            "settings": train_settings}
+
+def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
+    """A critic per seed for one (dimension, bound), stacked; or KSG on each seed's first ``n_ksg`` rows."""
+    dim, method = unit.params["dim"], unit.params["method"]
+    x, z = _data(cfg, dim, seed)
+    truth, S = gaussian_mi(cfg.rho, dim), cfg.seeds
+    if method == "ksg":
+        m = cfg.n_ksg
+        return {"final": [(dim, METHODS["ksg"], s, ksg_mi(x[s, :m], z[s, :m], k=cfg.k), truth) for s in range(S)]}
+    est = estimate_mi(x, z, bound=method, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                      hidden=list(cfg.hidden), activation=cfg.activation, ema_rate=cfg.ema_rate,
+                      test_fraction=cfg.test_fraction, eval_every=cfg.eval_every, device=device,
+                      seed=replicate_seeds(seed, S), progress=progress)
+    h = est.history.rename(columns={"member": "seed"})
+    train = h[h.split == "train"].copy()
+    train["mi"] = train.groupby("seed")["mi"].transform(lambda v: v.rolling(cfg.smooth, min_periods=1).mean())
+    return {"curves": pd.concat([train, h[h.split == "test"]]).assign(dim=dim, method=METHODS[method]),
+            "final": [(dim, METHODS[method], s, est.mi[s], truth) for s in range(S)],
+            "critics": [(dim, s, method, est.test_bounds["dv"][s], est.test_bounds["nwj"][s]) for s in range(S)],
+            "settings": {**est.settings, "seconds": est.seconds}}
+
+
+def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
+    """Returns ``{"curves": DataFrame(dim, method, seed, step, split, mi), "final": DataFrame(dim, method,
+    seed, estimate, truth), "critics": DataFrame(dim, seed, trained, dv, nwj), "settings": {...}}``."""
+    ordered = [parts[u.key] for u in units(cfg)]
+    return {"curves": pd.concat([p["curves"] for p in ordered if "curves" in p], ignore_index=True),
+            "final": pd.DataFrame([r for p in ordered for r in p["final"]],
+                                  columns=["dim", "method", "seed", "estimate", "truth"]),
+            "critics": pd.DataFrame([r for p in ordered for r in p.get("critics", [])],
+                                    columns=["dim", "seed", "trained", "dv", "nwj"]),
+            "settings": {u.key.replace("-", "_"): parts[u.key]["settings"] for u in units(cfg)
+                         if "settings" in parts[u.key]}}
 
 
 def summary(result: dict) -> pd.DataFrame:

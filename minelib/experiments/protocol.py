@@ -1,0 +1,129 @@
+"""The one experiment protocol: settings, units of work, run a unit, combine, then judge and plot.
+
+Every module in :mod:`minelib.experiments` provides the same names (bmi's ``interface.py`` is the
+model; this file imports nothing else from minelib, so every other module may import it):
+
+- ``NAME``, ``TITLE``, ``PAPER_CLAIM``, ``DATA_SOURCE``, ``PAPER`` (the paper's numbers, or words);
+- ``Settings``, a frozen :class:`~minelib.experiments.settings.ExperimentSettings` whose defaults are
+  the ``paper`` profile, and ``PROFILES`` = ``{"paper": {}, "quick": {...}, "smoke": {...}}``, deltas;
+- ``units(cfg) -> list[Unit]``: independent pieces of work (for example one model's stacked seeds);
+- ``run_unit(cfg, unit, device, seed, progress)``: one unit's result, plain data (numpy arrays,
+  DataFrames, dicts) that pickles; it depends only on its arguments, never on other units;
+- ``combine(cfg, parts, seed)``: the experiment's result dict from ``{unit.key: part}``;
+- ``summary(result)``, ``metrics(result)``, ``invariants(result)``, ``claims(result, profile)``,
+  ``plot(result)``.
+
+:func:`run` drives it: each unit's result is cached under ``<out_dir>/cache/`` (see
+:mod:`minelib.experiments.cache`), so a killed run resumes where it stopped, and ``shard=(i, n)``
+computes only every n-th unit, for a job array over machines.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Mapping, Protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One unit of work of an experiment: ``key`` names it (unique in the experiment, file-name safe);
+    ``params`` (JSON values) say what it computes and enter its cache key."""
+
+    key: str
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class Experiment(Protocol):
+    """What :func:`run`, the notebooks, ``reproduce.sh`` and the report rely on (see the module text)."""
+
+    NAME: str
+    TITLE: str
+    PAPER_CLAIM: str
+    DATA_SOURCE: str
+    PAPER: dict
+    Settings: type
+    PROFILES: dict
+
+    def units(self, cfg) -> list[Unit]: ...
+
+    def run_unit(self, cfg, unit: Unit, device: str, seed: int, progress: bool) -> Any: ...
+
+    def combine(self, cfg, parts: dict[str, Any], seed: int) -> dict: ...
+
+    def summary(self, result: dict): ...
+
+    def metrics(self, result: dict) -> dict: ...
+
+    def invariants(self, result: dict) -> list[str]: ...
+
+    def claims(self, result: dict, profile: str) -> list[dict]: ...
+
+    def plot(self, result: dict): ...
+
+
+class IncompleteRun(RuntimeError):
+    """Raised by :func:`run` under a shard when units of other shards are not in the cache yet."""
+
+
+def replicate_seeds(seed: int, n: int) -> list[int]:
+    """The run seeds of an experiment's ``n`` replicates under base ``seed`` (the one place they are made)."""
+    return [seed * 1000 + s for s in range(n)]
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"I/N"`` (1 <= I <= N) as ``(I, N)``; None stays None; anything else raises ValueError."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(p) for p in str(text).split("/"))
+    except ValueError:
+        raise ValueError(f"shard must look like I/N, e.g. 2/8; got {text!r}") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"shard I/N needs 1 <= I <= N; got {text!r}")
+    return i, n
+
+
+def run(exp: Experiment, cfg, *, device: str = "auto", seed: int = 0, progress: bool = True,
+        out_dir=None, force: bool = False, shard: tuple[int, int] | None = None, offset: int = 0) -> dict | None:
+    """Run ``exp`` under ``cfg``: every unit (from the cache under ``out_dir`` when present and up to date,
+    unless ``force``), then ``combine``. The result carries ``"units"``: per unit whether it was computed
+    or reused, when it was made and how long it took.
+
+    With ``shard=(i, n)`` only units whose index (plus ``offset``, so that several experiments can share
+    one numbering) is ``i - 1`` modulo ``n`` are computed; returns None if others are still missing.
+    Without ``out_dir`` nothing is cached.
+    """
+    from . import cache  # cache reads minelib's version and sources; protocol itself imports nothing
+
+    check_seed(seed)
+    parts, log, missing = {}, [], []
+    for index, unit in enumerate(exp.units(cfg)):
+        path = None if out_dir is None else cache.unit_path(out_dir, exp, cfg, unit, seed, device)
+        if path is not None and not force and path.exists():
+            part, meta = cache.load(path)
+            log.append({"unit": unit.key, "status": "reused", **meta})
+        elif shard is not None and (index + offset) % shard[1] != shard[0] - 1:
+            missing.append(unit.key)
+            continue
+        else:
+            start = time.perf_counter()
+            part = exp.run_unit(cfg, unit, device, seed, progress)
+            meta = cache.meta(time.perf_counter() - start)
+            if path is not None:
+                cache.store(path, part, meta)
+            log.append({"unit": unit.key, "status": "computed", **meta})
+        parts[unit.key] = part
+    if missing:
+        return None
+    result = exp.combine(cfg, parts, seed)
+    result["units"] = log
+    return result
+
+
+def check_seed(seed) -> int:
+    """A base seed: any int >= 0 (bools and other types raise TypeError, negatives ValueError)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer >= 0; got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0; got {seed}")
+    return seed
