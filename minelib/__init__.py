@@ -7,7 +7,7 @@ Public API::
     minelib.gaussian_mi(rho, dim)                 # ground truth of the paper's Gaussian task
     mine = minelib.MINE(x_dim, z_dim)             # torch module: mine.lower_bound(x, z) as a loss term
 """
-from .bounds import dv_bound, nwj_bound
+from .bounds import BOUNDS, DV, NWJ, Bound, InfoNCE, dv_bound, get_bound, nwj_bound
 from .clipping import adaptive_clip
 from .data import correlated_gaussian, gaussian_mi
 from .estimator import MINE, MIEstimate, TrainingDivergedError, estimate_mi
@@ -17,6 +17,6 @@ from .networks import StatisticsNetwork
 
 __version__ = "0.1.0"
 __all__ = [
-    "MINE", "MIEstimate", "StatisticsNetwork", "TrainingDivergedError", "adaptive_clip", "correlated_gaussian",
+    "BOUNDS", "DV", "NWJ", "Bound", "InfoNCE", "get_bound", "MINE", "MIEstimate", "StatisticsNetwork", "TrainingDivergedError", "adaptive_clip", "correlated_gaussian",
     "dv_bound", "estimate_mi", "gaussian_mi", "grid_mode_metrics", "ksg_mi", "nwj_bound", "spiral_coverage",
 ]

@@ -1,6 +1,7 @@
 """Bidirectional adversarial models: ALI, ALICE (L2 and adversarial) and ALI+MINE (paper section 4.3).
 
-One training loop, :func:`train_bidirectional`, serves the four variants (PAPER_SPEC 6-7, eq. 23):
+One training loop, :func:`train_bidirectional`, serves the four variants (eq. 23; the settings of Fig 5 and
+Tables 1-2, with their sources, are in docs/settings.md):
 
 - encoder ``z = F(x) + eps``, ``eps ~ N(0, I)`` (``enc_noise`` = 1 fixes H(Z|X)); decoder ``x = G(z)``,
   ``z ~ N(0, I)``;
@@ -17,11 +18,12 @@ One training loop, :func:`train_bidirectional`, serves the four variants (PAPER_
 Per iteration: one step of the discriminator(s), one of T (``ali_mine``), one of F and G together.
 A list of K models (seeds) of MLP networks trains as one stacked model (:mod:`minelib.ensemble`), each
 member drawing its minibatches, noise and shuffles from its own seed.
-Networks: :func:`toy_networks` (MLPs, 2-D 25 Gaussians), :func:`mnist_networks` (PAPER_SPEC 7) and
-:func:`celeba_networks` (DCGAN-like convolutions on 64x64x3, PAPER_SPEC 8).
+Networks: :func:`toy_networks` (MLPs, 2-D 25 Gaussians, Fig 5), :func:`mnist_networks` (Table 1) and
+:func:`celeba_networks` (DCGAN-like convolutions on 64x64x3, Table 2).
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,14 +33,15 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
-from . import ensemble
-from .clipping import adaptive_clip, global_norm
-from .estimator import MINE, TrainingDivergedError
-from .networks import gaussian_like, seeded_noise
+from .clipping import mi_regularised_grads
+from .estimator import MINE
+from .networks import gaussian_like
 from .runtime import resolve_device
-from .validation import as_float_array, check_choice, check_fraction, check_positive_int, check_seeds
+from .training import (LOSS_BOUND, NORM_BOUND, Members, Recorder, configure, descend, global_seed, per_member_data,
+                       set_checked, settings_of, statistics_step, stream_seed)
+from .validation import (as_float_array, check_adam_betas, check_bool, check_choice, check_fraction,
+                         check_positive_int, check_seeds)
 
 VARIANTS = ("ali", "alice_l2", "alice_adv", "ali_mine")
 #: Display names, in the paper's column order.
@@ -115,40 +118,39 @@ class BidirectionalModel(nn.Module):
 
 def _assemble(variant, x_dim, z_dim, enc, dec, disc_fn, seed, mine_kw) -> BidirectionalModel:
     variant = check_choice(variant, "variant", VARIANTS)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with global_seed(seed):
         disc = disc_fn(x_dim + z_dim)
         dx = disc_fn(2 * x_dim) if variant == "alice_adv" else None
         dz = disc_fn(2 * z_dim) if variant == "alice_adv" else None
         model = BidirectionalModel(enc, dec, disc, x_dim, z_dim, dx, dz)
     if variant == "ali_mine":
-        model.mine = MINE(x_dim, z_dim, bound="dv", seed=seed + 7919, **mine_kw)
+        model.mine = MINE(x_dim, z_dim, bound="dv", seed=stream_seed(seed, "critic"), **mine_kw)
     return model
 
 
 def toy_networks(variant: str, x_dim: int = 2, z_dim: int = 2, hidden: Sequence[int] = (256, 256),
                  t_hidden: Sequence[int] = (400, 400, 400), seed: int = 0) -> BidirectionalModel:
-    """PAPER_SPEC 6: F, G and every discriminator 2 x 256 ReLU MLPs (linear outputs); T 3 x 400 ELU on [x, z]."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    """Fig 5's networks (after ALICE's code): F, G and every discriminator 2 x 256 ReLU MLPs (linear outputs);
+    T 3 x 400 ELU on [x, z]."""
+    with global_seed(seed):
         enc, dec = mlp(x_dim, hidden, z_dim), mlp(z_dim, hidden, x_dim)
-    return _assemble(variant, x_dim, z_dim, enc, dec, lambda d: PairDiscriminator(mlp(d, hidden, 1)), seed + 1,
-                     dict(hidden=tuple(t_hidden), activation="elu"))
+    return _assemble(variant, x_dim, z_dim, enc, dec, lambda d: PairDiscriminator(mlp(d, hidden, 1)),
+                     stream_seed(seed, "discriminators"), dict(hidden=tuple(t_hidden), activation="elu"))
 
 
 def mnist_networks(variant: str, z_dim: int = 100, g_hidden: Sequence[int] = (500, 500),
                    f_hidden: Sequence[int] = (1000, 500, 250), d_hidden: Sequence[int] = (1000, 500, 250, 250, 250),
                    t_hidden: Sequence[int] = (512, 512), seed: int = 0) -> BidirectionalModel:
-    """PAPER_SPEC 7 [SAL, DEF]: G z -> 500 softplus+BN -> 500 softplus+BN -> 784 tanh; F 784 -> 1000 -> 500 ->
+    """Table 1's networks (after Salimans et al. 2016's MNIST MLPs; the rest our choice, docs/settings.md):
+    G z -> 500 softplus+BN -> 500 softplus+BN -> 784 tanh; F 784 -> 1000 -> 500 ->
     250 -> z ReLU (linear output); discriminators LeakyReLU(0.2) MLPs with input noise 0.3 and noise 0.5
     after each layer (joint D: x and z joined at the input); T 2 x 512 ELU, noise 0.3 / 0.5 on [x, z]."""
     x_dim = 784
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with global_seed(seed):
         enc = mlp(x_dim, f_hidden, z_dim, "relu")
         dec = mlp(z_dim, g_hidden, x_dim, "softplus", batch_norm=True, out_activation="tanh")
     disc_fn = lambda d: PairDiscriminator(mlp(d, d_hidden, 1, "leaky_relu", input_noise=0.3, hidden_noise=0.5))
-    return _assemble(variant, x_dim, z_dim, enc, dec, disc_fn, seed + 1,
+    return _assemble(variant, x_dim, z_dim, enc, dec, disc_fn, stream_seed(seed, "discriminators"),
                      dict(hidden=tuple(t_hidden), activation="elu", input_noise=0.3, hidden_noise=0.5))
 
 
@@ -219,11 +221,11 @@ class ConvJointDiscriminator(nn.Module):
 
 
 def celeba_networks(variant: str, z_dim: int = 256, ch: int = 64, head: int = 512, seed: int = 0) -> BidirectionalModel:
-    """PAPER_SPEC 8 [ICML*, DEF]: DCGAN-like convolutional F, G and joint D on 64x64x3 images in [-1, 1]; ALICE (A)'s
-    discriminators on (x, x') (images joined as channels) and on (z, z') (an MLP); T has D's shape on [x, z]."""
+    """Table 2's networks (the ICML version's DCGAN-like nets, as docs/settings.md says): convolutional F, G and
+    joint D on 64x64x3 images in [-1, 1]; ALICE (A)'s discriminators on (x, x') (images joined as channels) and on
+    (z, z') (an MLP); T has D's shape on [x, z]."""
     variant = check_choice(variant, "variant", VARIANTS)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with global_seed(seed):
         enc, dec = ConvEncoder(z_dim, ch), ConvDecoder(z_dim, ch)
         disc = ConvJointDiscriminator(z_dim, ch, head)
         dx = ConvJointDiscriminator(None, ch, head) if variant == "alice_adv" else None
@@ -233,6 +235,44 @@ def celeba_networks(variant: str, z_dim: int = 256, ch: int = 64, head: int = 51
     if t_net is not None:
         model.mine = MINE(3 * 64 * 64, z_dim, bound="dv", network=t_net)
     return model
+
+
+@dataclass(frozen=True)
+class BidirectionalConfig:
+    """Settings of :func:`train_bidirectional` (eq. 23); every value is checked when made (or replaced).
+
+    Attributes:
+        variant: one of :data:`VARIANTS`. steps: iterations.
+        batch_size, lr, adam_betas: minibatch and Adam settings of every network (T uses ``t_lr``; None: lr).
+        enc_noise: std of the encoder's additive noise ``eps`` (eq. 23: 1).
+        lam: weight of ALICE-L2's cycle term. adv_weight: weight of ALICE-A's reconstruction discriminators.
+        beta: weight of ``I(X; Z_enc)`` for ALI+MINE. clip: adaptive clipping of its gradient (eq. 36).
+        chunk: iterations between host synchronisations (finiteness checks).
+    """
+
+    variant: str
+    steps: int
+    batch_size: int = 128
+    lr: float = 1e-3
+    adam_betas: tuple[float, float] = (0.5, 0.999)
+    enc_noise: float = 1.0
+    lam: float = 1.0
+    adv_weight: float = 0.1
+    beta: float = 1.0
+    clip: bool = True
+    t_lr: float | None = None
+    chunk: int = 50
+
+    def __post_init__(self):
+        weight = lambda name: check_fraction(getattr(self, name), name, high=math.inf, closed_low=True)
+        set_checked(self, variant=check_choice(self.variant, "variant", VARIANTS),
+                    steps=check_positive_int(self.steps, "steps"),
+                    batch_size=check_positive_int(self.batch_size, "batch_size", minimum=2),
+                    lr=check_fraction(self.lr, "lr", high=math.inf), adam_betas=check_adam_betas(self.adam_betas),
+                    enc_noise=weight("enc_noise"), lam=weight("lam"), adv_weight=weight("adv_weight"),
+                    beta=weight("beta"), clip=check_bool(self.clip, "clip"),
+                    t_lr=None if self.t_lr is None else check_fraction(self.t_lr, "t_lr", high=math.inf),
+                    chunk=check_positive_int(self.chunk, "chunk"))
 
 
 @dataclass
@@ -265,27 +305,15 @@ def _bce(logit: torch.Tensor, real: bool) -> torch.Tensor:
     return F.softplus(-logit if real else logit).mean(-1)
 
 
-def train_bidirectional(
-    data,
-    model: BidirectionalModel | Sequence[BidirectionalModel],
-    variant: str,
-    steps: int,
-    *,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    adam_betas: tuple[float, float] = (0.5, 0.999),
-    enc_noise: float = 1.0,
-    lam: float = 1.0,
-    adv_weight: float = 0.1,
-    beta: float = 1.0,
-    clip: bool = True,
-    t_lr: float | None = None,
-    device: str = "auto",
-    seed: int | Sequence[int] = 0,
-    progress: bool = True,
-    chunk: int = 50,
-) -> BidirectionalRun | list[BidirectionalRun]:
-    """Train one bidirectional model (ALI, ALICE-L2, ALICE-A or ALI+MINE) on rows of ``data``, or K at once.
+def train_bidirectional(data, model: BidirectionalModel | Sequence[BidirectionalModel], variant: str | None = None,
+                        steps: int | None = None, config: BidirectionalConfig | None = None, *,
+                        seed: int | Sequence[int] = 0, device: str = "auto", progress: bool = True,
+                        **overrides) -> BidirectionalRun | list[BidirectionalRun]:
+    """Train one bidirectional model (ALI, ALICE-L2, ALICE-A or ALI+MINE, eq. 23) on rows of ``data``, or K at once.
+
+    Per iteration: a step of the discriminator(s) on ``(x, F(x)+eps)`` vs ``(G(z), z)``, one of T on
+    ``(x, F(x)+eps)`` against shuffled pairs (ALI+MINE), and one of F and G together on the swapped-label loss
+    plus the variant's term; ALI+MINE's MI gradient into F is adaptively clipped (eq. 36).
 
     Args:
         data: array (n, x_dim) of training points (minibatches are drawn with replacement); a uint8 array is
@@ -296,166 +324,149 @@ def train_bidirectional(
             such models (MLPs of one architecture) trains as one stacked model (:mod:`minelib.ensemble`):
             each gets the minibatches, noise and shuffles it gets alone, so the same results up to float
             rounding, which adversarial training amplifies over many iterations.
-        variant: one of :data:`VARIANTS`. steps: iterations.
-        batch_size, lr, adam_betas: minibatch and Adam settings of every network (T uses ``t_lr``, default lr).
-        enc_noise: std of the encoder's additive noise ``eps`` (eq. 23: 1).
-        lam: weight of ALICE-L2's cycle term. adv_weight: weight of ALICE-A's reconstruction discriminators.
-        beta: weight of ``I(X; Z_enc)`` for ALI+MINE. clip: adaptive clipping of its gradient (eq. 36).
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``. seed: seeds minibatches, noise and shuffles (one seed per
-            model for a list); on the CPU the same seed gives the same run, and torch's global generator is
-            left as it was.
-        progress: a progress bar. chunk: iterations between finiteness checks.
+        variant, steps: shortcuts for those two settings of the config.
+        config: the settings (:class:`BidirectionalConfig`); None: its defaults with ``variant`` and ``steps``.
+        seed: seeds minibatches, noise and shuffles (one seed per model for a list); on the CPU the same seed
+            gives the same run, and torch's global generator is left as it was.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``. progress: a progress bar.
+        **overrides: settings of :class:`BidirectionalConfig` by name (``lr=1e-4, beta=1.0``).
 
     Returns:
         :class:`BidirectionalRun`, or one per model for a list.
 
     Raises:
         ValueError / TypeError: bad arguments, named.
-        TrainingDivergedError: a loss or gradient norm became non-finite (the iteration and seed are named).
+        TrainingDivergedError: a loss or gradient norm became non-finite or implausibly large (the
+            iteration and seed are named).
     """
-    variant = check_choice(variant, "variant", VARIANTS)
-    steps = check_positive_int(steps, "steps")
-    batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
-    lr = check_fraction(lr, "lr", high=float("inf"))
-    t_lr = lr if t_lr is None else check_fraction(t_lr, "t_lr", high=float("inf"))
-    enc_noise = check_fraction(enc_noise, "enc_noise", high=float("inf"), closed_low=True)
-    lam = check_fraction(lam, "lam", high=float("inf"), closed_low=True)
-    adv_weight = check_fraction(adv_weight, "adv_weight", high=float("inf"), closed_low=True)
-    beta = check_fraction(beta, "beta", high=float("inf"), closed_low=True)
-    chunk = check_positive_int(chunk, "chunk")
+    shortcuts = {k: v for k, v in (("variant", variant), ("steps", steps)) if v is not None}
+    cfg = configure(BidirectionalConfig, config, {**shortcuts, **overrides})
     many = isinstance(model, (list, tuple))
     models = list(model) if many else [model]
-    seeds = check_seeds(seed, len(models), many)
+    members = Members(check_seeds(seed, len(models), many), resolve_device(device), stacked=many and len(models) > 1)
+    _check_models(models, cfg.variant)
+    tables, uint8 = _tables(per_member_data(data, len(models), "models"), models[0].x_dim, members.device)
+    net = members.stack(models)
+    enc_params, use_mi = list(net.encoder.parameters()), cfg.variant == "ali_mine"
+    adam = dict(lr=cfg.lr, betas=cfg.adam_betas)
+    opt_fg = torch.optim.Adam(enc_params + list(net.decoder.parameters()), **adam)
+    opt_d = torch.optim.Adam([p for d in net.discriminators() for p in d.parameters()], **adam)
+    opt_t = torch.optim.Adam(net.mine.parameters(), **{**adam, "lr": _t_lr(cfg)}) if use_mi else None
+    nan = members.full(math.nan)
+    net.train()
+    start = time.perf_counter()
+    # Layers that draw from torch's global generator (CelebA's dropout) get a private, seeded copy of it.
+    with global_seed(stream_seed(members.seeds[0], "global")), members.noise(net), \
+            _recorder(members, cfg, progress) as rec:
+        for step in range(1, cfg.steps + 1):
+            x, z, eps = _draw_batch(members, tables, uint8, net.z_dim, cfg)
+            z_enc, x_gen = net.encoder(x) + eps, net.decoder(z)
+            ze, xg = z_enc.detach(), x_gen.detach()
+            d_loss = _discriminator_loss(net, x, z, ze, xg, cfg.variant)
+            descend(opt_d, d_loss)
+            # the statistics network on (x, F(x)+eps), z shuffled for the marginal pairs
+            mi = statistics_step(net.mine, opt_t, x, ze, members.shuffle(ze)) if use_mi else nan
+            g_loss, rec_loss, norms = _encoder_decoder_step(net, opt_fg, (x, z, z_enc, x_gen), members, cfg)
+            rec.add(step, d_loss=d_loss, g_loss=g_loss, rec_loss=nan if rec_loss is None else rec_loss, mi=mi, **norms)
+    seconds = time.perf_counter() - start
+    net.eval()
+    members.copy_back(net, models)
+    return _runs(models, members, cfg, rec.histories(), [len(t) for t in tables], seconds, many)
+
+
+def _check_models(models: list[BidirectionalModel], variant: str) -> None:
+    """Each model has the pieces ``variant`` trains."""
     for m in models:
         if variant == "alice_adv" and (m.disc_x is None or m.disc_z is None):
             raise ValueError("variant 'alice_adv' needs a model with disc_x and disc_z; build it with variant='alice_adv'")
         if variant == "ali_mine" and m.mine is None:
             raise ValueError("variant 'ali_mine' needs a model with a MINE; build it with variant='ali_mine'")
-    dev = resolve_device(device)
-    datasets = _per_member_data(data, len(models))
-    tables, uint8 = _tables(datasets, models[0].x_dim, dev)
-    stacked = many and len(models) > 1
-    net = _stacked_model(models).to(dev) if stacked else models[0].to(dev)
-    enc, dec = net.encoder, net.decoder
-    adam = dict(betas=tuple(adam_betas))
-    fg_params = list(enc.parameters()) + list(dec.parameters())
-    n_enc = len(list(enc.parameters()))
-    opt_fg = torch.optim.Adam(fg_params, lr=lr, **adam)
-    opt_d = torch.optim.Adam([p for d in net.discriminators() for p in d.parameters()], lr=lr, **adam)
-    use_mi = variant == "ali_mine"
-    opt_t = torch.optim.Adam(net.mine.parameters(), lr=t_lr, **adam) if use_mi else None
 
-    # Every random draw of member k comes from its own generator, in the order a single run makes them.
-    gens = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
-    dtype = torch.get_default_dtype()
-    per_member = lambda draw: ensemble.per_member(gens, draw, stacked)
-    shuffled = lambda z: ensemble.shuffle_rows(z, gens, stacked)
 
-    shape = (len(models),) if stacked else ()
-    nan, zero = torch.full(shape, float("nan"), device=dev), torch.zeros(shape, device=dev)
-    rows = []
-    net.train()
-    bar = tqdm(total=steps, disable=not progress, desc=VARIANT_NAMES[variant] + (f" ({len(models)} seeds)" if stacked
-               else ""), unit="it", leave=False)
-    start = time.perf_counter()
-    # Layers that draw from torch's global generator (CelebA's dropout) get a private, seeded copy of it.
-    with torch.random.fork_rng(devices=[]), seeded_noise(net, gens):
-        torch.manual_seed(seeds[0] + 0x5EED)
-        for first in range(0, steps, chunk):
-            c = min(chunk, steps - first)
-            chunk_rows = []
-            for s in range(c):
-                x = per_member(lambda k, g: tables[k][torch.randint(len(tables[k]), (batch_size,), generator=g,
-                                                                     device=dev)])
-                if uint8:
-                    x = x.to(dtype) / 127.5 - 1.0
-                z = per_member(lambda k, g: torch.randn(batch_size, net.z_dim, generator=g, device=dev, dtype=dtype))
-                eps = enc_noise * per_member(lambda k, g: torch.randn(batch_size, net.z_dim, generator=g, device=dev,
-                                                                      dtype=dtype))
-                z_enc = enc(x) + eps
-                x_gen = dec(z)
-                # 1. discriminator(s)
-                with torch.no_grad():
-                    ze, xg = z_enc.detach(), x_gen.detach()
-                    if variant == "alice_adv":
-                        x_rec_d, z_rec_d = dec(ze), enc(xg)
-                d_loss = _bce(net.disc(x, ze), True) + _bce(net.disc(xg, z), False)
-                if variant == "alice_adv":
-                    d_loss = (d_loss + _bce(net.disc_x(x, x), True) + _bce(net.disc_x(x, x_rec_d), False)
-                              + _bce(net.disc_z(z, z), True) + _bce(net.disc_z(z, z_rec_d), False))
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.sum().backward()
-                opt_d.step()
-                # 2. statistics network on (x, F(x)+eps), z shuffled for the marginal pairs
-                if use_mi:
-                    t_loss, mi = net.mine.loss(x, ze, shuffled(ze))
-                    opt_t.zero_grad(set_to_none=True)
-                    t_loss.backward()
-                    opt_t.step()
-                else:
-                    mi = nan
-                # 3. encoder and decoder: swapped labels (non-saturating), plus the variant's term
-                g_loss = _bce(net.disc(x, z_enc), False) + _bce(net.disc(x_gen, z), True)
-                rec = nan
-                if variant == "alice_l2":
-                    rec = ((x - dec(z_enc)) ** 2).sum(-1).mean(-1) + ((z - enc(x_gen)) ** 2).sum(-1).mean(-1)
-                    g_loss = g_loss + lam * rec
-                    rec = rec.detach()
-                elif variant == "alice_adv":
-                    g_loss = g_loss + adv_weight * (_bce(net.disc_x(x, dec(z_enc)), True)
-                                                    + _bce(net.disc_z(z, enc(x_gen)), True))
-                if use_mi:
-                    g_u = torch.autograd.grad(g_loss.sum(), fg_params, retain_graph=True)
-                    mi_term = -beta * net.mine.lower_bound(x, z_enc, shuffled(z_enc)).sum()
-                    g_m = list(torch.autograd.grad(mi_term, fg_params[:n_enc])) + [None] * (len(fg_params) - n_enc)
-                    if clip:
-                        g_a, norm_u, norm_m = adaptive_clip(g_u, g_m, stacked=stacked)
-                        norm_a = global_norm(g_a, stacked=stacked)
-                    else:
-                        g_a = [torch.zeros_like(p) if g is None else g for p, g in zip(fg_params, g_m)]
-                        norm_u, norm_m = global_norm(g_u, stacked=stacked), global_norm(g_a, stacked=stacked)
-                        norm_a = norm_m
-                    for p, a, b in zip(fg_params, g_u, g_a):
-                        p.grad = a + b
-                else:
-                    opt_fg.zero_grad(set_to_none=True)
-                    g_loss.sum().backward()
-                    norm_u, norm_m, norm_a = zero, zero, zero
-                opt_fg.step()
-                chunk_rows.append(torch.stack([d_loss.detach(), g_loss.detach(), rec, mi, norm_u, norm_m, norm_a]))
-            block = torch.stack(chunk_rows).double().cpu().numpy().reshape(c, len(HISTORY_COLUMNS) - 1, -1)
-            _check_finite(block, first, variant, seeds)
-            rows.append(block)
-            bar.update(c)
-            last = block[-1].mean(-1)
-            bar.set_postfix(d=f"{last[0]:.3f}", g=f"{last[1]:.3f}")
-    bar.close()
-    seconds = time.perf_counter() - start
-    values = np.concatenate(rows)
-    net.eval()
+def _t_lr(cfg: BidirectionalConfig) -> float:
+    return cfg.lr if cfg.t_lr is None else cfg.t_lr
+
+
+def _recorder(members: Members, cfg: BidirectionalConfig, progress: bool) -> Recorder:
+    """The history's recorder: every value must stay finite and plausible, except those NaN by design."""
+    mi_norm = NORM_BOUND * max(1.0, cfg.beta)    # the MI gradient scales with beta
+    limits = dict(d_loss=LOSS_BOUND, g_loss=LOSS_BOUND * max(1.0, cfg.lam), norm_u=NORM_BOUND, norm_m=mi_norm,
+                  norm_a=mi_norm, **({"rec_loss": LOSS_BOUND} if cfg.variant == "alice_l2" else {}),
+                  **({"mi": LOSS_BOUND} if cfg.variant == "ali_mine" else {}))
+    return Recorder(HISTORY_COLUMNS[1:], members, cfg.steps, cfg.chunk, limits, label=VARIANT_NAMES[cfg.variant],
+                    hint="lower lr (or beta)", show={"d": "d_loss", "g": "g_loss"}, progress=progress)
+
+
+def _draw_batch(members: Members, tables: list[torch.Tensor], uint8: bool, z_dim: int,
+                cfg: BidirectionalConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A minibatch ``x``, prior noise ``z`` and encoder noise ``eps``, per member from its own generator."""
+    dev, dtype, n = members.device, torch.get_default_dtype(), cfg.batch_size
+    x = members.draw(lambda k, g: tables[k][torch.randint(len(tables[k]), (n,), generator=g, device=dev)])
+    if uint8:
+        x = x.to(dtype) / 127.5 - 1.0
+    z = members.draw(lambda k, g: torch.randn(n, z_dim, generator=g, device=dev, dtype=dtype))
+    eps = cfg.enc_noise * members.draw(lambda k, g: torch.randn(n, z_dim, generator=g, device=dev, dtype=dtype))
+    return x, z, eps
+
+
+def _discriminator_loss(net: BidirectionalModel, x: torch.Tensor, z: torch.Tensor, ze: torch.Tensor,
+                        xg: torch.Tensor, variant: str) -> torch.Tensor:
+    """The discriminators' cross-entropy: ``(x, F(x)+eps)`` real, ``(G(z), z)`` fake; for ALICE-A also
+    ``(x, x)`` vs ``(x, G(F(x)+eps))`` and ``(z, z)`` vs ``(z, F(G(z)))``. ``ze``, ``xg`` are detached."""
+    if variant == "alice_adv":
+        with torch.no_grad():
+            x_rec, z_rec = net.decoder(ze), net.encoder(xg)
+    d_loss = _bce(net.disc(x, ze), True) + _bce(net.disc(xg, z), False)
+    if variant == "alice_adv":
+        d_loss = (d_loss + _bce(net.disc_x(x, x), True) + _bce(net.disc_x(x, x_rec), False)
+                  + _bce(net.disc_z(z, z), True) + _bce(net.disc_z(z, z_rec), False))
+    return d_loss
+
+
+def _encoder_decoder_step(net: BidirectionalModel, opt: torch.optim.Optimizer, batch: tuple, members: Members,
+                          cfg: BidirectionalConfig) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    """One step of F and G: swapped labels (non-saturating), plus the variant's term; ALI+MINE's
+    ``-beta * I(X; F(X)+eps)`` reaches F only, its gradient adaptively clipped (eq. 36).
+
+    ``batch`` is ``(x, z, F(x)+eps, G(z))``. Returns the loss, the L2 cycle term (ALICE-L2; else None) and
+    the three gradient norms (zero without a MINE term).
+    """
+    x, z, z_enc, x_gen = batch
+    g_loss, rec = _bce(net.disc(x, z_enc), False) + _bce(net.disc(x_gen, z), True), None
+    if cfg.variant == "alice_l2":
+        rec = ((x - net.decoder(z_enc)) ** 2).sum(-1).mean(-1) + ((z - net.encoder(x_gen)) ** 2).sum(-1).mean(-1)
+        g_loss = g_loss + cfg.lam * rec
+    elif cfg.variant == "alice_adv":
+        g_loss = g_loss + cfg.adv_weight * (_bce(net.disc_x(x, net.decoder(z_enc)), True)
+                                            + _bce(net.disc_z(z, net.encoder(x_gen)), True))
+    if cfg.variant != "ali_mine":
+        descend(opt, g_loss)
+        zero = members.full(0.0)
+        return g_loss, rec, dict(norm_u=zero, norm_m=zero, norm_a=zero)
+    mi_term = -cfg.beta * net.mine.lower_bound(x, z_enc, members.shuffle(z_enc)).sum()
+    enc_params = list(net.encoder.parameters())
+    params = enc_params + list(net.decoder.parameters())
+    out = mi_regularised_grads(g_loss.sum(), mi_term, params, enc_params, clip=cfg.clip, stacked=members.stacked)
+    for p, g in zip(params, out.grads):
+        p.grad = g
+    opt.step()
+    return g_loss, rec, dict(norm_u=out.norm_u, norm_m=out.norm_m, norm_a=out.norm_a)
+
+
+def _runs(models: list[BidirectionalModel], members: Members, cfg: BidirectionalConfig, histories: list,
+          n_data: list[int], seconds: float, many: bool) -> BidirectionalRun | list[BidirectionalRun]:
+    """The per-model records; settings a variant does not use are None."""
+    v = cfg.variant
+    settings = {**settings_of(cfg), "t_lr": _t_lr(cfg) if v == "ali_mine" else None,
+                "lam": cfg.lam if v == "alice_l2" else None, "adv_weight": cfg.adv_weight if v == "alice_adv" else None,
+                "beta": cfg.beta if v == "ali_mine" else None, "clip": cfg.clip if v == "ali_mine" else None,
+                "device": str(members.device), "stacked_with": len(models)}
     runs = []
-    for k, (m, s) in enumerate(zip(models, seeds)):
-        if stacked:
-            ensemble.copy_member(net, m.to(dev), k)
-            m.eval()
-        history = pd.DataFrame(values[:, :, k], columns=HISTORY_COLUMNS[1:])
-        history.insert(0, "step", np.arange(1, steps + 1))
-        settings = dict(variant=variant, steps=steps, batch_size=batch_size, lr=lr, t_lr=t_lr if use_mi else None,
-                        adam_betas=list(adam_betas), enc_noise=enc_noise, lam=lam if variant == "alice_l2" else None,
-                        adv_weight=adv_weight if variant == "alice_adv" else None, beta=beta if use_mi else None,
-                        clip=bool(clip) if use_mi else None, x_dim=m.x_dim, z_dim=m.z_dim, n_data=len(tables[k]),
-                        device=str(dev), seed=s, stacked_with=len(models))
-        runs.append(BidirectionalRun(model=m, variant=variant, history=history, settings=settings, seconds=seconds))
+    for m, s, history, n in zip(models, members.seeds, histories, n_data):
+        m.eval()
+        runs.append(BidirectionalRun(model=m, variant=v, history=history, seconds=seconds,
+                                     settings={**settings, "x_dim": m.x_dim, "z_dim": m.z_dim, "n_data": n, "seed": s}))
     return runs if many else runs[0]
-
-
-def _per_member_data(data, k: int) -> list:
-    """``data`` as one data set per model: a list of ``k`` arrays, or the same array ``k`` times."""
-    if isinstance(data, (list, tuple)) and data and all(isinstance(d, (np.ndarray, torch.Tensor)) for d in data):
-        if len(data) != k:
-            raise ValueError(f"data lists {len(data)} data sets for {k} models; give one per model or a single one")
-        return list(data)
-    return [data] * k
 
 
 def _tables(datasets: list, x_dim: int, dev: torch.device) -> tuple[list[torch.Tensor], bool]:
@@ -476,24 +487,6 @@ def _tables(datasets: list, x_dim: int, dev: torch.device) -> tuple[list[torch.T
     return [made[id(d)] for d in datasets], uint8[0]
 
 
-def _stacked_model(models: list[BidirectionalModel]) -> BidirectionalModel:
-    """The K models as one, their layers stacked; a clear error for networks that cannot be."""
-    try:
-        return ensemble.stack(models)
-    except TypeError as e:
-        raise TypeError(f"these models cannot be trained stacked ({e}); train them one at a time") from e
-
-
-def _check_finite(block: np.ndarray, first_step: int, variant: str, seeds: list[int]) -> None:
-    cols = [0, 1, 4, 5, 6] + ([2] if variant == "alice_l2" else []) + ([3] if variant == "ali_mine" else [])
-    bad = ~np.isfinite(block[:, cols])
-    if bad.any():
-        row, col, k = np.argwhere(bad)[0]
-        name = HISTORY_COLUMNS[1:][cols[col]]
-        raise TrainingDivergedError(f"{VARIANT_NAMES[variant]} training diverged: {name} became non-finite at "
-                                    f"iteration {first_step + row + 1} (seed {seeds[k]}); lower lr (or beta)")
-
-
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -503,8 +496,8 @@ def _dtype(model: nn.Module) -> torch.dtype:
 
 
 @torch.no_grad()
-def encode(model: BidirectionalModel, x, noise: float = 1.0, seed: int = 0, rows: int = 4096) -> np.ndarray:
-    """``F(x) + noise * eps`` in eval mode, eps seeded: (n, z_dim) float32. ``noise=0`` gives ``F(x)``."""
+def _codes(model: BidirectionalModel, x, noise: float, seed: int, rows: int) -> torch.Tensor:
+    """``F(x) + noise * eps`` in eval mode, eps seeded, in the model's dtype on its device."""
     dev, dtype = _device(model), _dtype(model)
     x = torch.as_tensor(as_float_array(x, "x").reshape(len(x), -1), dtype=dtype)
     gen = torch.Generator().manual_seed(seed)
@@ -514,21 +507,33 @@ def encode(model: BidirectionalModel, x, noise: float = 1.0, seed: int = 0, rows
         xb = x[i:i + rows].to(dev)
         e = torch.randn(len(xb), model.z_dim, generator=gen, dtype=dtype).to(dev)
         out.append(model.encoder(xb) + noise * e)
-    return torch.cat(out).float().cpu().numpy()
+    return torch.cat(out)
 
 
 @torch.no_grad()
+def _decoded(model: BidirectionalModel, z: torch.Tensor, rows: int) -> torch.Tensor:
+    """``G(z)`` in eval mode, ``z`` a tensor (any dtype and device), computed in the model's dtype."""
+    z = z.to(_dtype(model))
+    model.eval()
+    return torch.cat([model.decoder(z[i:i + rows].to(_device(model))) for i in range(0, len(z), rows)])
+
+
+def encode(model: BidirectionalModel, x, noise: float = 1.0, seed: int = 0, rows: int = 4096) -> np.ndarray:
+    """``F(x) + noise * eps`` in eval mode, eps seeded: (n, z_dim) float32. ``noise=0`` gives ``F(x)``."""
+    return _codes(model, x, noise, seed, rows).float().cpu().numpy()
+
+
 def decode(model: BidirectionalModel, z, rows: int = 4096) -> np.ndarray:
     """``G(z)`` in eval mode: (n, x_dim) float32."""
-    dev = _device(model)
-    z = torch.as_tensor(np.asarray(z), dtype=_dtype(model))
-    model.eval()
-    return torch.cat([model.decoder(z[i:i + rows].to(dev)) for i in range(0, len(z), rows)]).float().cpu().numpy()
+    return _decoded(model, torch.as_tensor(np.asarray(z)), rows).float().cpu().numpy()
 
 
 def reconstruct(model: BidirectionalModel, x, noise: float = 1.0, seed: int = 0) -> np.ndarray:
-    """``G(F(x) + noise * eps)``: the model's (stochastic) reconstruction of each row of x."""
-    return decode(model, encode(model, x, noise, seed))
+    """``G(F(x) + noise * eps)``: the model's (stochastic) reconstruction of each row of x, (n, x_dim) float32.
+
+    The code goes from encoder to decoder in the model's dtype: only the output is rounded to float32.
+    """
+    return _decoded(model, _codes(model, x, noise, seed, 4096), 4096).float().cpu().numpy()
 
 
 def sample(model: BidirectionalModel, n: int, seed: int = 0) -> np.ndarray:

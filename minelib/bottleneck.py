@@ -8,7 +8,8 @@ A classifier ``x -> z -> y`` with a stochastic encoder is trained on the IB Lagr
 - ``"vib"``: the variational upper bound ``KL(q(z|x) || N(0, I))`` of Alemi et al. (Gaussian encoder
   only, since it needs the density); or ``"none"`` (plain cross-entropy).
 
-The encoders of PAPER_SPEC 9 share a 784-1024-1024 ReLU trunk and a 256-d code:
+The encoders of Table 3 (paper section 4.4; sizes after VIB, the rest as docs/settings.md says) share a
+784-1024-1024 ReLU trunk and a 256-d code:
 
 - ``"gaussian"``: ``z = mu(x) + softplus(s(x) - 5) * eps`` (VIB's encoder);
 - ``"additive"``: ``z = enc(x + 0.3 * eps)`` on inputs in [-1, 1];
@@ -29,14 +30,14 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from . import ensemble
 from .bounds import bound_value, dv_bound
-from .estimator import MINE, TrainingDivergedError
+from .estimator import MINE
 from .networks import gaussian_like, seeded_noise
 from .runtime import resolve_device
-from .validation import check_choice, check_fraction, check_positive_int, check_seeds
+from .training import LOSS_BOUND, Members, Recorder, configure, global_seed, set_checked, settings_of, stream_seed
+from .validation import check_adam_betas, check_choice, check_fraction, check_positive_int, check_seeds, check_widths
 
 ENCODERS = ("gaussian", "additive", "propagated")
 REGULARIZERS = ("vib", "mine", "none")
@@ -173,27 +174,57 @@ def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.square() + sigma.square() - 1.0 - 2.0 * log_sigma).sum(dim=-1)
 
 
+@dataclass(frozen=True)
+class BottleneckArchitecture:
+    """Sizes of a :class:`BottleneckModel` (Table 3's by default); every value is checked when made.
+
+    Attributes:
+        x_dim, hidden, z_dim, n_classes: the encoder's trunk ``x_dim -> hidden... -> z_dim`` and the classes.
+        input_sigma, noise_dim: the additive encoder's input noise, the propagated encoder's noise size.
+        critic_hidden, critic_input_noise, critic_hidden_noise, ema_rate: the statistics network of the
+            ICML version (``[x, z]`` -> noise 0.3 -> 512 ELU -> noise 0.5 -> 512 ELU -> noise 0.5 -> 1)
+            and the moving-average rate of its corrected gradient.
+    """
+
+    x_dim: int = 784
+    hidden: tuple[int, ...] = (1024, 1024)
+    z_dim: int = 256
+    n_classes: int = 10
+    input_sigma: float = 0.3
+    noise_dim: int = 100
+    critic_hidden: tuple[int, ...] = (512, 512)
+    critic_input_noise: float = 0.3
+    critic_hidden_noise: float = 0.5
+    ema_rate: float = 0.01
+
+    def __post_init__(self):
+        level = lambda name: check_fraction(getattr(self, name), name, high=math.inf, closed_low=True)
+        set_checked(self, x_dim=check_positive_int(self.x_dim, "x_dim"), hidden=check_widths(self.hidden, "hidden"),
+                    z_dim=check_positive_int(self.z_dim, "z_dim"),
+                    n_classes=check_positive_int(self.n_classes, "n_classes", minimum=2),
+                    input_sigma=level("input_sigma"), noise_dim=check_positive_int(self.noise_dim, "noise_dim"),
+                    critic_hidden=check_widths(self.critic_hidden, "critic_hidden"),
+                    critic_input_noise=level("critic_input_noise"), critic_hidden_noise=level("critic_hidden_noise"),
+                    ema_rate=check_fraction(self.ema_rate, "ema_rate"))
+
+
 class BottleneckModel(nn.Module):
-    """A classifier with an IB regulariser: VIB's KL, a MINE estimate of I(X; Z), or none.
+    """A classifier with an IB regulariser (eq. 24): VIB's KL, a MINE estimate of I(X; Z), or none.
 
     Args:
         encoder: ``"gaussian"``, ``"additive"`` or ``"propagated"``.
         regularizer: ``"mine"``, ``"vib"`` (Gaussian encoder only) or ``"none"``.
         beta: weight of the regulariser (1e-3 for both VIB and MINE in Table 3).
-        x_dim, hidden, z_dim, n_classes, input_sigma, noise_dim: the encoder and decoder.
-        critic_hidden, critic_input_noise, critic_hidden_noise, ema_rate: the statistics network of
-            the ICML version (``[x, z]`` -> noise 0.3 -> 512 ELU -> noise 0.5 -> 512 ELU -> noise 0.5 -> 1)
-            and the moving-average rate of its corrected gradient.
+        architecture: the sizes (:class:`BottleneckArchitecture`; default: Table 3's).
         monitor_mi: also train a critic when the regulariser is not MINE, to *report* I(X; Z) on the
             same footing (its estimate never enters the encoder's loss).
         seed: seeds the initial weights without touching torch's global generator (None: global).
+        **sizes: fields of :class:`BottleneckArchitecture` by name (``hidden=(32, 32)``), applied to it.
     """
 
     def __init__(self, encoder: str = "gaussian", regularizer: str = "mine", beta: float = 1e-3, *,
-                 x_dim: int = 784, hidden: Sequence[int] = (1024, 1024), z_dim: int = 256, n_classes: int = 10,
-                 input_sigma: float = 0.3, noise_dim: int = 100, critic_hidden: Sequence[int] = (512, 512),
-                 critic_input_noise: float = 0.3, critic_hidden_noise: float = 0.5, ema_rate: float = 0.01,
-                 monitor_mi: bool = False, seed: int | None = None):
+                 architecture: BottleneckArchitecture | None = None, monitor_mi: bool = False,
+                 seed: int | None = None, **sizes):
         super().__init__()
         self.regularizer = check_choice(regularizer, "regularizer", REGULARIZERS)
         kind = check_choice(encoder, "encoder", ENCODERS)
@@ -201,15 +232,14 @@ class BottleneckModel(nn.Module):
             raise ValueError(f"the VIB regulariser needs the Gaussian encoder's density; got encoder {encoder!r} "
                              "(use regularizer='mine' for the additive and propagated encoders)")
         self.beta = check_fraction(beta, "beta", high=math.inf, closed_low=True)
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
-            self.classifier = Classifier(StochasticEncoder(kind, x_dim, hidden, z_dim, input_sigma, noise_dim),
-                                         n_classes)
+        self.architecture = a = configure(BottleneckArchitecture, architecture or BottleneckArchitecture(), sizes)
+        with global_seed(seed):
+            self.classifier = Classifier(StochasticEncoder(kind, a.x_dim, a.hidden, a.z_dim, a.input_sigma,
+                                                           a.noise_dim), a.n_classes)
             has_critic = self.regularizer == "mine" or monitor_mi
-            self.mine = MINE(x_dim, z_dim, "dv", ema_rate, critic_hidden, "elu", input_noise=critic_input_noise,
-                             hidden_noise=critic_hidden_noise, seed=None if seed is None else seed + 1) \
-                if has_critic else None
+            self.mine = MINE(a.x_dim, a.z_dim, "dv", a.ema_rate, a.critic_hidden, "elu",
+                             input_noise=a.critic_input_noise, hidden_noise=a.critic_hidden_noise,
+                             seed=None if seed is None else stream_seed(seed, "ib_critic")) if has_critic else None
 
     @property
     def encoder(self) -> StochasticEncoder:
@@ -225,6 +255,63 @@ def make_model(name: str, beta: float = 1e-3, **kwargs) -> BottleneckModel:
         raise ValueError(f"unknown model {name!r}; accepted: {', '.join(MODELS)}")
     encoder, regularizer = MODELS[name]
     return BottleneckModel(encoder, regularizer, beta, **kwargs)
+
+
+@dataclass(frozen=True)
+class BottleneckConfig:
+    """Settings of :func:`train_bottleneck` (eq. 24; VIB's schedule by default); every value is checked when made.
+
+    Attributes:
+        epochs: passes over the training set (minibatches drawn without replacement; the last
+            incomplete batch of each epoch is dropped).
+        batch_size: images per step (100 in VIB and the paper).
+        lr, critic_lr, adam_betas: Adam for the classifier and for the critic.
+        lr_decay, decay_every: both learning rates are multiplied by ``lr_decay`` every
+            ``decay_every`` epochs (VIB: 0.97 every 2).
+        polyak: decay of an exponential moving average of the classifier's weights used for every
+            evaluation (VIB's demo uses 0.999); None (default, as in the paper's rows) evaluates the
+            raw weights.
+        test_samples: draws of z whose softmax is averaged for the final test error (VIB: 12).
+        eval_every: steps between evaluations on the test set (one draw of z); None: once per epoch.
+        log_every: steps per row of ``history``; None: 20 rows per epoch.
+    """
+
+    epochs: int = 200
+    batch_size: int = 100
+    lr: float = 1e-4
+    critic_lr: float = 1e-4
+    adam_betas: tuple[float, float] = (0.5, 0.999)
+    lr_decay: float = 0.97
+    decay_every: int = 2
+    polyak: float | None = None
+    test_samples: int = 12
+    eval_every: int | None = None
+    log_every: int | None = None
+
+    def __post_init__(self):
+        optional = lambda name: None if getattr(self, name) is None else check_positive_int(getattr(self, name), name)
+        set_checked(self, epochs=check_positive_int(self.epochs, "epochs"),
+                    batch_size=check_positive_int(self.batch_size, "batch_size", minimum=2),
+                    lr=check_fraction(self.lr, "lr", high=math.inf),
+                    critic_lr=check_fraction(self.critic_lr, "critic_lr", high=math.inf),
+                    adam_betas=check_adam_betas(self.adam_betas), lr_decay=check_fraction(self.lr_decay, "lr_decay"),
+                    decay_every=check_positive_int(self.decay_every, "decay_every"),
+                    polyak=None if self.polyak is None else check_fraction(self.polyak, "polyak", closed_low=True),
+                    test_samples=check_positive_int(self.test_samples, "test_samples"),
+                    eval_every=optional("eval_every"), log_every=optional("log_every"))
+
+    def lr_factor(self, epoch: int) -> float:
+        """The learning rates' factor in epoch ``epoch`` (0-based): a step decay, VIB's schedule."""
+        return self.lr_decay ** (epoch // self.decay_every)
+
+
+class _Schedule(NamedTuple):
+    """A run's step counts: derived from the config and the number of training images."""
+
+    steps_per_epoch: int
+    steps: int
+    eval_every: int
+    log_every: int
 
 
 @dataclass
@@ -256,30 +343,11 @@ class BottleneckResult:
                 f"{self.seconds:.0f} s)")
 
 
-def train_bottleneck(
-    model: BottleneckModel | Sequence[BottleneckModel],
-    x_train,
-    y_train,
-    x_test,
-    y_test,
-    *,
-    epochs: int = 200,
-    batch_size: int = 100,
-    lr: float = 1e-4,
-    critic_lr: float = 1e-4,
-    adam_betas: tuple[float, float] = (0.5, 0.999),
-    lr_decay: float = 0.97,
-    decay_every: int = 2,
-    polyak: float | None = None,
-    test_samples: int = 12,
-    eval_every: int | None = None,
-    log_every: int | None = None,
-    device: str = "auto",
-    seed: int | Sequence[int] = 0,
-    progress: bool = True,
-    desc: str | None = None,
-) -> BottleneckResult | list[BottleneckResult]:
-    """Train a :class:`BottleneckModel` on images in [0, 1] (fed to the model as ``2x - 1``).
+def train_bottleneck(model: BottleneckModel | Sequence[BottleneckModel], x_train, y_train, x_test, y_test,
+                     config: BottleneckConfig | None = None, *, seed: int | Sequence[int] = 0, device: str = "auto",
+                     progress: bool = True, desc: str | None = None,
+                     **overrides) -> BottleneckResult | list[BottleneckResult]:
+    """Train a :class:`BottleneckModel` on the IB Lagrangian (eq. 24), on images in [0, 1] (fed as ``2x - 1``).
 
     Every step takes a minibatch, draws one z per image and updates the classifier on
     ``CE + beta * R`` (R: the KL for VIB, the critic's DV bound for MINE) and, when the model has a
@@ -292,88 +360,65 @@ def train_bottleneck(
             seeds of a row of Table 3) trained at once as one stacked model (:mod:`minelib.ensemble`), each
             with the minibatches and noise it gets alone; then ``seed`` lists K seeds.
         x_train, y_train, x_test, y_test: images (n, d) in [0, 1] and integer labels, numpy or torch.
-        epochs: passes over the training set (minibatches drawn without replacement; the last
-            incomplete batch of each epoch is dropped).
-        batch_size: images per step (100 in VIB and the paper).
-        lr, critic_lr, adam_betas: Adam for the classifier and for the critic.
-        lr_decay, decay_every: both learning rates are multiplied by ``lr_decay`` every
-            ``decay_every`` epochs (VIB: 0.97 every 2).
-        polyak: decay of an exponential moving average of the classifier's weights used for every
-            evaluation (VIB's demo uses 0.999); None (default, as in the paper's rows) evaluates the
-            raw weights.
-        test_samples: draws of z whose softmax is averaged for the final test error (VIB: 12).
-        eval_every: steps between evaluations on the test set (one draw of z); default once per epoch.
-        log_every: steps per row of ``history``; default 20 rows per epoch.
-        device, seed: where to train; ``seed`` fixes minibatches and every noise draw (the model's
-            initial weights come from its own ``seed``). Torch's global generator is neither used nor changed.
-        progress, desc: progress bar and its label.
+        config: the settings (:class:`BottleneckConfig`; default: its defaults).
+        seed: fixes minibatches and every noise draw (the model's initial weights come from its own
+            ``seed``). Torch's global generator is neither used nor changed.
+        device: where to train. progress, desc: progress bar and its label.
+        **overrides: settings of :class:`BottleneckConfig` by name (``epochs=2, lr=1e-3``).
 
     Returns:
         :class:`BottleneckResult`, or one per model for a list.
 
     Raises:
         ValueError / TypeError: bad data or settings, with the argument named.
-        TrainingDivergedError: a loss became NaN or infinite; the message names the step (and seed).
+        TrainingDivergedError: a loss became NaN, infinite or implausibly large; the message names the step
+            (and seed).
     """
+    cfg = configure(BottleneckConfig, config, overrides)
     many = isinstance(model, (list, tuple))
     models = list(model) if many else [model]
     for m in models:
         if not isinstance(m, BottleneckModel):
             raise TypeError(f"model must be a BottleneckModel (see make_model); got {type(m).__name__}")
     seeds = check_seeds(seed, len(models), many)
-    model = models[0]
-    n_classes = model.classifier.decoder.out_features
-    x_dim = model.encoder.x_dim
+    first = models[0]
+    n_classes, x_dim = first.classifier.decoder.out_features, first.encoder.x_dim
     x_train, y_train = _check_data(x_train, y_train, "train", x_dim, n_classes)
     x_test, y_test = _check_data(x_test, y_test, "test", x_dim, n_classes)
-    epochs = check_positive_int(epochs, "epochs")
-    batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
-    if batch_size > len(x_train):
-        raise ValueError(f"batch_size={batch_size} is more than the {len(x_train)} training images")
-    lr, critic_lr = check_fraction(lr, "lr", high=math.inf), check_fraction(critic_lr, "critic_lr", high=math.inf)
-    b1, b2 = (check_fraction(b, "adam_betas", high=1.0, closed_low=True) for b in adam_betas)
-    lr_decay = check_fraction(lr_decay, "lr_decay")
-    decay_every = check_positive_int(decay_every, "decay_every")
-    if polyak is not None:
-        polyak = check_fraction(polyak, "polyak", high=1.0, closed_low=True)
-    test_samples = check_positive_int(test_samples, "test_samples")
-    steps_per_epoch = len(x_train) // batch_size
-    steps = epochs * steps_per_epoch
-    eval_every = check_positive_int(eval_every, "eval_every") if eval_every is not None else steps_per_epoch
-    log_every = check_positive_int(log_every, "log_every") if log_every is not None else max(1, steps_per_epoch // 20)
-
-    dev = resolve_device(device)
-    stacked = len(models) > 1
-    net = ensemble.stack(models).to(dev) if stacked else model.to(dev)
-    to_dev = lambda a, dtype: torch.as_tensor(a, dtype=dtype).to(dev)
+    if cfg.batch_size > len(x_train):
+        raise ValueError(f"batch_size={cfg.batch_size} is more than the {len(x_train)} training images")
+    plan = _schedule(cfg, len(x_train))
+    members = Members(seeds, resolve_device(device), stacked=len(models) > 1)
+    net = members.stack(models)
+    to_dev = lambda a, dtype: torch.as_tensor(a, dtype=dtype).to(members.device)
     dtype = torch.get_default_dtype()
     # 2x - 1 makes new tensors: the caller's arrays are never written to.
     data = dict(x_train=to_dev(x_train, dtype) * 2 - 1, y_train=to_dev(y_train, torch.int64),
                 x_test=to_dev(x_test, dtype) * 2 - 1, y_test=to_dev(y_test, torch.int64))
-    settings = dict(encoder=model.encoder.kind, regularizer=model.regularizer, beta=model.beta, epochs=epochs,
-                    steps=steps, steps_per_epoch=steps_per_epoch, batch_size=batch_size, lr=lr, critic_lr=critic_lr,
-                    adam_betas=[b1, b2], lr_decay=lr_decay, decay_every=decay_every, polyak=polyak,
-                    test_samples=test_samples, eval_every=eval_every, log_every=log_every, device=str(dev),
-                    n_train=len(x_train), n_test=len(x_test), critic=model.mine is not None, stacked_with=len(models))
-    # Member k draws its noise and shuffles from one generator and its minibatch order from another.
-    gens = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
-    order_gens = [torch.Generator().manual_seed(s ^ 0xB077) for s in seeds]
+    settings = {"encoder": first.encoder.kind, "regularizer": first.regularizer, "beta": first.beta,
+                **settings_of(cfg), **plan._asdict(), "device": str(members.device), "n_train": len(x_train),
+                "n_test": len(x_test), "critic": first.mine is not None, "stacked_with": len(models)}
     start = time.perf_counter()
-    history, evals, averaged = _train(net, data, steps, steps_per_epoch, batch_size, lr, critic_lr, (b1, b2), lr_decay,
-                                      decay_every, polyak, eval_every, log_every, gens, order_gens, seeds, progress,
-                                      desc or f"{model.encoder.kind} + {model.regularizer}")
+    label = desc or f"{first.encoder.kind} + {first.regularizer}"
+    history, evals, averaged = _train(net, data, cfg, plan, members, progress, label)
+    members.copy_back(net, models)
+    classifiers = ([m.classifier for m in models] if averaged is None
+                   else members.unstack(averaged, [m.classifier for m in models]) if members.stacked else [averaged])
     test_errors = []
-    for k, m in enumerate(models):
-        if stacked:
-            ensemble.copy_member(net, m.to(dev), k)
-        clf = m.classifier if averaged is None else (ensemble.unstack(averaged, m.classifier, k) if stacked
-                                                     else averaged)
-        with seeded_noise(clf, gens[k:k + 1]):
-            test_errors.append(clf.error_rate(data["x_test"], data["y_test"], test_samples))
+    for k, clf in enumerate(classifiers):
+        with seeded_noise(clf, members.gens[k:k + 1]):
+            test_errors.append(clf.error_rate(data["x_test"], data["y_test"], cfg.test_samples))
     seconds = time.perf_counter() - start
     results = [BottleneckResult(test_error=e, history=h, evals=v, settings={**settings, "seed": s}, seconds=seconds,
                                 model=m) for m, s, e, h, v in zip(models, seeds, test_errors, history, evals)]
     return results if many else results[0]
+
+
+def _schedule(cfg: BottleneckConfig, n_train: int) -> _Schedule:
+    steps_per_epoch = n_train // cfg.batch_size
+    return _Schedule(steps_per_epoch, cfg.epochs * steps_per_epoch,
+                     steps_per_epoch if cfg.eval_every is None else cfg.eval_every,
+                     max(1, steps_per_epoch // 20) if cfg.log_every is None else cfg.log_every)
 
 
 def _check_data(x, y, split: str, x_dim: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -405,110 +450,89 @@ def _check_data(x, y, split: str, x_dim: int, n_classes: int) -> tuple[np.ndarra
 _COLS = ("loss", "ce", "train_error", "kl", "mi", "critic_loss")
 
 
-def _train(model, data, steps, steps_per_epoch, batch, lr, critic_lr, betas, lr_decay, decay_every, polyak,
-           eval_every, log_every, gens, order_gens, seeds, progress, desc):
-    """The one training loop of every model of Table 3, for one model or K stacked ones (one generator each).
+def _train(net: BottleneckModel, data: dict, cfg: BottleneckConfig, plan: _Schedule, members: Members,
+           progress: bool, label: str) -> tuple[list[pd.DataFrame], list[pd.DataFrame], nn.Module | None]:
+    """The one training loop of every model of Table 3, for one model or K stacked ones.
 
     Returns per-member histories and evaluations, and the Polyak-averaged classifier (stacked like the
     model) or None.
     """
-    clf, mine = model.classifier, model.mine
-    xf, yf = data["x_train"], data["y_train"]
-    dev = xf.device
-    K, stacked = len(gens), len(gens) > 1
+    clf, mine, dev = net.classifier, net.mine, members.device
     fused = {"fused": True} if dev.type in ("cpu", "cuda") else {}
-    clf_params = list(clf.parameters())
-    opt = torch.optim.Adam(clf_params, lr=lr, betas=betas, **fused)
-    critic_params = list(mine.parameters()) if mine is not None else []
-    opt_t = torch.optim.Adam(critic_params, lr=critic_lr, betas=betas, **fused) if mine is not None else None
+    opt = torch.optim.Adam(clf.parameters(), lr=cfg.lr, betas=cfg.adam_betas, **fused)
+    opt_t = torch.optim.Adam(mine.parameters(), lr=cfg.critic_lr, betas=cfg.adam_betas, **fused) \
+        if mine is not None else None
     averaged = None
-    if polyak is not None:
+    if cfg.polyak is not None:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-        averaged = AveragedModel(clf, multi_avg_fn=get_ema_multi_avg_fn(polyak))
-    record = torch.full((log_every, len(_COLS), K), math.nan, device=dev)
-    nan = torch.full((K,) if stacked else (), math.nan, device=dev)
-    history, evals = [[] for _ in gens], [[] for _ in gens]
+        averaged = AveragedModel(clf, multi_avg_fn=get_ema_multi_avg_fn(cfg.polyak))
+    order_gens, n = members.generators("order"), len(data["x_train"])
+    history, evals = [[] for _ in members.seeds], [[] for _ in members.seeds]
     clf.train()
     if mine is not None:
         mine.train()
-    bar = tqdm(total=steps, disable=not progress, desc=desc + (f" ({K} seeds)" if stacked else ""), unit="step",
-               leave=False)
-    order = None
-    with seeded_noise(nn.ModuleList([model] + ([averaged] if averaged is not None else [])), gens):
-        for step in range(1, steps + 1):
-            epoch, pos = divmod(step - 1, steps_per_epoch)
+    limits = {"loss": LOSS_BOUND, **({"critic_loss": LOSS_BOUND} if mine is not None else {})}
+    hint = "lower lr or critic_lr, lower beta, or check that the images are finite and in [0, 1]"
+    with members.noise(nn.ModuleList([net] + ([averaged] if averaged is not None else []))), \
+            Recorder(_COLS, members, plan.steps, plan.log_every, limits, label=label, hint=hint,
+                     show={"ce": "ce", "mi": "mi"}, progress=progress) as rec:
+        for step in range(1, plan.steps + 1):
+            epoch, pos = divmod(step - 1, plan.steps_per_epoch)
             if pos == 0:  # a new epoch: fresh order, learning rates on the schedule
-                order = ensemble.per_member(order_gens, lambda k, g: torch.randperm(len(xf), generator=g), stacked)
-                order = order.to(dev)
-                factor = lr_decay ** (epoch // decay_every)
-                for g in opt.param_groups:
-                    g["lr"] = lr * factor
-                if opt_t is not None:
-                    for g in opt_t.param_groups:
-                        g["lr"] = critic_lr * factor
-            idx = order[..., pos * batch:(pos + 1) * batch]
-            x, y = xf[idx], yf[idx]
-
-            logits, code = clf(x)
-            ce = F.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none").view(y.shape).mean(-1)
-            loss, kl, mi = ce, nan, nan
-            if model.regularizer == "vib":
-                kl = gaussian_kl(code.mu, code.sigma).mean(-1)
-                loss = ce + model.beta * kl
-            if mine is not None:
-                z = code.z if model.regularizer == "mine" else code.z.detach()
-                t_joint, t_marg = mine.scores(x, z, ensemble.shuffle_rows(z, gens, stacked))
-                critic_loss, mi = mine.loss_from_scores(t_joint, t_marg, reduce=False)  # updates the moving average
-                if model.regularizer == "mine":
-                    loss = ce + model.beta * bound_value(mine.bound, t_joint, t_marg)
-                opt_t.zero_grad(set_to_none=True)
-                critic_loss.sum().backward(inputs=critic_params, retain_graph=True)
-            else:
-                critic_loss = nan
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward(inputs=clf_params)
-            opt.step()
-            if opt_t is not None:
-                opt_t.step()
+                order = members.draw(lambda k, g: torch.randperm(n, generator=g), generators=order_gens).to(dev)
+                for o, lr in ((opt, cfg.lr), (opt_t, cfg.critic_lr)):
+                    for g in (o.param_groups if o is not None else []):
+                        g["lr"] = lr * cfg.lr_factor(epoch)
+            idx = order[..., pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
+            values = _step(net, opt, opt_t, data["x_train"][idx], data["y_train"][idx], members)
             if averaged is not None:
                 averaged.update_parameters(clf)
-
-            with torch.no_grad():
-                err = (logits.argmax(dim=-1) != y).float().mean(-1) * 100.0
-                record[(step - 1) % log_every] = torch.stack(
-                    [loss.detach(), ce.detach(), err, kl.detach(), mi, critic_loss.detach()]).reshape(len(_COLS), K)
-            if step % log_every == 0 or step == steps:
-                rows = record[:(step - 1) % log_every + 1].cpu()
-                _check_finite(rows, step - len(rows) + 1, mine is not None, seeds)
-                means = rows.nanmean(dim=0)  # kl, mi: NaN for models without them
+            block = rec.add(step, **values)
+            if block is not None:
+                means = block.nanmean(dim=0)  # kl, mi: NaN for models without them
                 for k, h in enumerate(history):
-                    h.append({"step": step, "epoch": step / steps_per_epoch, "lr": opt.param_groups[0]["lr"],
+                    h.append({"step": step, "epoch": step / plan.steps_per_epoch, "lr": opt.param_groups[0]["lr"],
                               **{c: float(v) for c, v in zip(_COLS, means[:, k])}})
-                record.fill_(math.nan)
-                bar.update(len(rows))
-                bar.set_postfix(ce=f"{float(means[1].mean()):.3f}", mi=f"{float(means[4].mean()):.2f}")
-            if step % eval_every == 0 or step == steps:
-                out = _evaluate(averaged.module if averaged is not None else clf, mine, data, K if stacked else None)
+            if step % plan.eval_every == 0 or step == plan.steps:
+                out = _evaluate(averaged.module if averaged is not None else clf, mine, data,
+                                len(members) if members.stacked else None)
                 for k, e in enumerate(evals):
-                    e.append({"step": step, "epoch": step / steps_per_epoch,
+                    e.append({"step": step, "epoch": step / plan.steps_per_epoch,
                               **{c: float(v.reshape(-1)[k]) for c, v in out.items()}})
-    bar.close()
     history = [pd.DataFrame(h, columns=["step", "epoch", "lr", *_COLS]) for h in history]
     evals = [pd.DataFrame(e, columns=["step", "epoch", "test_error", "mi_test"]) for e in evals]
     return history, evals, (averaged.module if averaged is not None else None)
 
 
-def _check_finite(rows: torch.Tensor, first_step: int, has_critic: bool, seeds: list[int]) -> None:
-    """Raise if the classifier's or the critic's loss went non-finite; name the first bad step and its seed."""
-    bad = ~torch.isfinite(rows[:, _COLS.index("loss")])
-    if has_critic:  # without a critic its column is NaN by design
-        bad |= ~torch.isfinite(rows[:, _COLS.index("critic_loss")])
-    if bad.any():
-        row, k = (int(i) for i in bad.nonzero()[0])
-        raise TrainingDivergedError(
-            f"the information-bottleneck loss became non-finite at step {first_step + row} (seed {seeds[k]}); lower "
-            "lr or critic_lr, lower beta, or check that the images are finite and in [0, 1]")
+def _step(net: BottleneckModel, opt: torch.optim.Optimizer, opt_t: torch.optim.Optimizer | None, x: torch.Tensor,
+          y: torch.Tensor, members: Members) -> dict[str, torch.Tensor]:
+    """One step of the classifier on ``CE + beta * R`` (eq. 24) and, with a critic, one of the critic on the
+    same pairs; returns the per-member values to record."""
+    clf, mine = net.classifier, net.mine
+    nan = members.full(math.nan)
+    logits, code = clf(x)
+    ce = F.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none").view(y.shape).mean(-1)
+    loss, kl, mi, critic_loss = ce, nan, nan, nan
+    if net.regularizer == "vib":
+        kl = gaussian_kl(code.mu, code.sigma).mean(-1)
+        loss = ce + net.beta * kl
+    if mine is not None:
+        z = code.z if net.regularizer == "mine" else code.z.detach()
+        t_joint, t_marg = mine.scores(x, z, members.shuffle(z))
+        critic_loss, mi = mine.loss_from_scores(t_joint, t_marg, reduce=False)  # updates the moving average
+        if net.regularizer == "mine":
+            loss = ce + net.beta * bound_value(mine.bound, t_joint, t_marg)
+        opt_t.zero_grad(set_to_none=True)
+        critic_loss.sum().backward(inputs=list(mine.parameters()), retain_graph=True)
+    opt.zero_grad(set_to_none=True)
+    loss.sum().backward(inputs=list(clf.parameters()))
+    opt.step()
+    if opt_t is not None:
+        opt_t.step()
+    with torch.no_grad():
+        err = (logits.argmax(dim=-1) != y).float().mean(-1) * 100.0
+    return dict(loss=loss, ce=ce, train_error=err, kl=kl, mi=mi, critic_loss=critic_loss)
 
 
 @torch.no_grad()

@@ -12,6 +12,9 @@ tensor). Only the MI gradient flowing into the generator is clipped, never the s
 own gradient. Both norms are returned so a training loop can log them. For K generators stacked
 along a leading member dimension (:mod:`minelib.ensemble`), ``stacked=True`` clips each member by
 its own norms.
+
+:func:`mi_regularised_grads` is the whole step as MINEGAN and ALI+MINE take it: both gradients from
+the two losses, the clipping (or not), the update ``g_u + g_a`` and the three norms they log.
 """
 from __future__ import annotations
 
@@ -80,3 +83,45 @@ def adaptive_clip(g_u: Sequence[torch.Tensor | None], g_m: Sequence[torch.Tensor
     adapted = [b.detach() * per(b) if b is not None else (None if a is None else torch.zeros_like(a))
                for a, b in zip(g_u, g_m)]
     return ClippedGradient(adapted, norm_u, norm_m)
+
+
+class MIGradient(NamedTuple):
+    """What :func:`mi_regularised_grads` returns: the update of each parameter and the norms to log."""
+
+    grads: list[torch.Tensor]
+    norm_u: torch.Tensor
+    norm_m: torch.Tensor
+    norm_a: torch.Tensor
+
+
+def mi_regularised_grads(loss_u: torch.Tensor, mi_term: torch.Tensor, params: Sequence[torch.Tensor],
+                         mi_params: Sequence[torch.Tensor], *, clip: bool, stacked: bool) -> MIGradient:
+    """The gradient of a generator's (or encoder's) loss that carries a MINE term, ``g_u + g_a`` (eq. 36).
+
+    Args:
+        loss_u: the adversarial loss, a scalar (summed over stacked members, whose gradients stay apart).
+        mi_term: the MI term ``-beta * I``, a scalar; it may reach only some of ``params`` (ALI+MINE's
+            ``I(X; F(X) + eps)`` reaches the encoder, not the decoder).
+        params: every parameter updated with ``loss_u``.
+        mi_params: those of ``params`` that ``mi_term`` is differentiated for (all of them for MINEGAN).
+        clip: rescale the MI gradient ``g_m`` to norm ``min(|g_u|, |g_m|)`` (:func:`adaptive_clip`); without,
+            ``g_a = g_m`` is applied unchanged.
+        stacked: parameters carry a leading member dimension; norms are then per member, shape (K,).
+
+    Returns:
+        :class:`MIGradient`: ``grads``, one per parameter of ``params``, ``g_u + g_a`` (``g_m`` is zero where the
+        term does not reach); ``norm_u = |g_u|``, ``norm_m = |g_m|`` (the unclipped MI gradient, parameters it
+        does not reach counting zero) and ``norm_a = |g_a|``, the MI gradient applied: ``min(norm_u, norm_m)``
+        with clipping, ``norm_m`` without. Norms over all of ``params`` together, on the device.
+    """
+    params = list(params)
+    g_u = torch.autograd.grad(loss_u, params, retain_graph=True)
+    reached = dict(zip(map(id, mi_params), torch.autograd.grad(mi_term, list(mi_params), allow_unused=True)))
+    g_m = [reached.get(id(p)) for p in params]
+    if clip:
+        g_a, norm_u, norm_m = adaptive_clip(g_u, g_m, stacked)
+        return MIGradient([u + a for u, a in zip(g_u, g_a)], norm_u, norm_m, global_norm(g_a, stacked))
+    norm_u = global_norm(g_u, stacked)
+    norm_m = global_norm(g_m, stacked) if any(m is not None for m in g_m) else torch.zeros_like(norm_u)
+    grads = [u if m is None else u + m for u, m in zip(g_u, g_m)]
+    return MIGradient(grads, norm_u, norm_m, norm_m)

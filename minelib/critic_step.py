@@ -7,7 +7,8 @@ matrix products and elementwise ops, into activation and gradient buffers alloca
 one fused kernel call. It is 1.3-2x as fast as autograd on 2 CPU threads and gives the same parameters
 to float rounding: ``tests/test_estimator.py`` checks it against ``MINE.loss`` with autograd and
 ``torch.optim.Adam``. No library offers this: ``torch.compile`` would, but compiling costs longer
-than most estimates take to train.
+than most estimates take to train. Other critics (noisy ones, any module) and bounds other than the
+marginal-pair ones (InfoNCE) train with :class:`AutogradStep`; :func:`make_step` picks.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import math
 
 import torch
 
-from .bounds import bound_from_parts
+from .bounds import MarginalBound
 from .networks import StatisticsNetwork
 
 # Activations and d act / d pre-activation as aten's own kernels writing into given buffers:
@@ -50,8 +51,8 @@ class CriticStep:
     def __init__(self, mine):
         net = mine.network
         if not self.supports(mine):
-            raise ValueError("CriticStep trains a StatisticsNetwork without noise; train other critics with "
-                             "MINE.loss and autograd")
+            raise ValueError("CriticStep trains a StatisticsNetwork without noise on a bound of marginal pairs "
+                             "(dv, nwj); train other critics and bounds with MINE.loss and autograd (AutogradStep)")
         self.mine = mine
         self.act = _ACTIVATION_OUT[net.activation]
         self.act_backward = _ACTIVATION_BACKWARD[net.activation]
@@ -68,10 +69,15 @@ class CriticStep:
 
     @staticmethod
     def supports(mine) -> bool:
-        """Whether ``mine``'s critic is one this step can train (else train it with autograd)."""
+        """Whether ``mine``'s critic and bound are ones this step can train (else train them with autograd).
+
+        The bound must be a :class:`~minelib.bounds.MarginalBound`: its gradient in the scores is given by
+        one log-normaliser per member (see :meth:`_bound_and_grad`). InfoNCE's is a softmax over every pair
+        of the batch, on B ** 2 network rows rather than 2B: it trains with :class:`AutogradStep`.
+        """
         net = mine.network
-        return (isinstance(net, StatisticsNetwork) and net.input_noise == 0 and net.hidden_noise == 0
-                and net.activation in _ACTIVATION_BACKWARD)
+        return (isinstance(mine.criterion, MarginalBound) and isinstance(net, StatisticsNetwork)
+                and net.input_noise == 0 and net.hidden_noise == 0 and net.activation in _ACTIVATION_BACKWARD)
 
     @torch.no_grad()
     def step(self, x: torch.Tensor, z: torch.Tensor, lr: float) -> torch.Tensor:
@@ -123,23 +129,17 @@ class CriticStep:
     def _bound_and_grad(self, t: torch.Tensor):
         """The bound's value and d(loss)/d(scores), loss = -(surrogate), as ``MINE.loss_from_scores``.
 
-        With ``c`` the log of the normaliser (the moving average, the batch's own for plain DV, or 1 for
-        NWJ), the surrogate is ``mean T_joint - mean e^(T_marg - c)`` up to a constant, whose gradient
-        is ``1/B`` on joint scores and ``-e^(T - c)/B`` on marginal ones.
+        With ``c`` the log of the normaliser (:meth:`~minelib.bounds.MarginalBound.log_normaliser`: the
+        moving average, the batch's own for plain DV, or 1 for NWJ), the surrogate is
+        ``mean T_joint - mean e^(T_marg - c)`` up to a constant, whose gradient is ``1/B`` on joint scores
+        and ``-e^(T - c)/B`` on marginal ones.
         """
-        mine, batch = self.mine, t.shape[-2] // 2
+        bound, batch = self.mine.criterion, t.shape[-2] // 2
         t_joint, t_marg = t[..., :batch, :], t[..., batch:, :]
         mean_joint = t_joint.mean(dim=(-2, -1))
         lme_marg = torch.logsumexp(t_marg, dim=(-2, -1)) - math.log(batch)
-        value = bound_from_parts(mine.bound, mean_joint, lme_marg)
-        if mine.bound == "dv":
-            if mine.ema_rate < 1.0:
-                mine._update_ema(lme_marg)
-                c = mine.log_ema
-            else:
-                c = lme_marg
-        else:
-            c = torch.ones_like(lme_marg)
+        value = bound.value_from_parts(mean_joint, lme_marg)
+        c = bound.log_normaliser(lme_marg, self.mine.ema)
         grad = torch.empty_like(t)
         grad[..., :batch, :] = -1.0 / batch
         torch.exp(t_marg - c[..., None, None], out=grad[..., batch:, :]).div_(batch)
@@ -173,3 +173,33 @@ class CriticStep:
                 else:
                     torch.bmm(grad, w.mT, out=g)
                 grad = self.act_backward(g, pre[i - 1], outs[i - 1], self.grad_pre[i - 1])
+
+
+class AutogradStep:
+    """:class:`CriticStep`'s ``step(x, z, lr)`` for any critic and bound: ``mine.loss``, autograd and
+    ``torch.optim.Adam(fused=True)`` (the same defaults).
+
+    Rows come as CriticStep takes them, the joint pairs in the first half and the marginal ones in the
+    second; an all-pairs bound (InfoNCE) uses the first half only and pairs its rows among themselves.
+    """
+
+    def __init__(self, mine):
+        self.mine = mine
+        self.optimizer = torch.optim.Adam(mine.parameters(), lr=1.0, fused=True)  # lr: set every step
+
+    def step(self, x: torch.Tensor, z: torch.Tensor, lr: float) -> torch.Tensor:
+        """One Adam step at step size ``lr``; returns the detached bound value per member."""
+        batch = x.shape[-2] // 2
+        z_marg = None if self.mine.criterion.all_pairs else z[..., batch:, :]
+        loss, value = self.mine.loss(x[..., :batch, :], z[..., :batch, :], z_marg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return value
+
+
+def make_step(mine) -> CriticStep | AutogradStep:
+    """The training loop's step for ``mine``: hand-derived where :meth:`CriticStep.supports` it, else autograd."""
+    return CriticStep(mine) if CriticStep.supports(mine) else AutogradStep(mine)

@@ -79,7 +79,8 @@ class StackedBatchNorm1d(nn.Module):
 class StackedMINE(MINE):
     """K single :class:`~minelib.estimator.MINE` modules with MLP critics as one MINE of K members.
 
-    Same bound and moving-average rate; member k starts from mine k's weights and moving average.
+    Same bound and moving-average rate; member k starts from mine k's weights and moving average
+    (the buffers of its :class:`~minelib.bounds.LogEMA`, its ``started`` flag included).
     """
 
     def __init__(self, mines: Sequence[MINE]):
@@ -88,22 +89,21 @@ class StackedMINE(MINE):
         for m in mines:
             if not (isinstance(m.network, StatisticsNetwork) and m.network.members == 1):
                 raise TypeError("only MINEs with a single-member StatisticsNetwork critic can be stacked")
-        super().__init__(net.x_dim, net.z_dim, first.bound, first.ema_rate, net.hidden, net.activation,
+        super().__init__(net.x_dim, net.z_dim, first.criterion, first.ema_rate, net.hidden, net.activation,
                          members=len(mines), seed=0, input_noise=net.input_noise, hidden_noise=net.hidden_noise)
         with torch.no_grad():
             for k, m in enumerate(mines):
                 for dst, src in zip(self.network.parameters(), m.network.parameters()):
                     dst[k].copy_(src[0])
-                self.log_ema.view(-1)[k] = m.log_ema
-        if all(getattr(m, "_ema_started", False) for m in mines):
-            self._ema_started = True
+                for dst, src in zip(self.ema.buffers(), m.ema.buffers()):
+                    dst.view(-1)[k] = src
 
     def copy_member(self, k: int, mine: MINE) -> None:
         with torch.no_grad():
             for dst, src in zip(mine.network.parameters(), self.network.parameters()):
                 dst[0].copy_(src[k])
-            mine.log_ema.copy_(self.log_ema.view(-1)[k])
-        mine._ema_started = getattr(self, "_ema_started", False)
+            for dst, src in zip(mine.ema.buffers(), self.ema.buffers()):
+                dst.copy_(src.view(-1)[k])
 
 
 _STACKED = {nn.Linear: StackedLinear, nn.BatchNorm1d: StackedBatchNorm1d, MINE: StackedMINE}
@@ -156,11 +156,11 @@ def unstack(stacked: nn.Module, template: nn.Module, k: int) -> nn.Module:
     return copy_member(stacked, copy.deepcopy(template), k)
 
 
-def per_member(generators: Sequence[torch.Generator], draw, stacked: bool) -> torch.Tensor:
-    """``draw(k, generator)`` for each member, stacked on a new leading dimension (or the one draw of a
-    plain run): each member's random numbers come from its own generator, as they would alone."""
+def per_member(generators: Sequence[torch.Generator], draw, stacked: bool, dim: int = 0) -> torch.Tensor:
+    """``draw(k, generator)`` for each member, stacked on a new dimension ``dim`` (leading by default; or the one
+    draw of a plain run): each member's random numbers come from its own generator, as they would alone."""
     out = [draw(k, g) for k, g in enumerate(generators)]
-    return torch.stack(out) if stacked else out[0]
+    return torch.stack(out, dim) if stacked else out[0]
 
 
 def shuffle_rows(z: torch.Tensor, generators: Sequence[torch.Generator], stacked: bool) -> torch.Tensor:

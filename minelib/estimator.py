@@ -18,9 +18,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .bounds import (BOUNDS, bound_from_parts, bound_value, corrected_dv_from_parts, dv_bound, log_mean_exp, nwj_bound,
-                     update_log_ema)
-from .critic_step import CriticStep
+from .bounds import BOUNDS, Bound, LogEMA, get_bound
+from .critic_step import make_step
 from .networks import StatisticsNetwork, member_seeds
 from .runtime import resolve_device
 from .validation import check_choice, check_fraction, check_pair, check_positive_int
@@ -45,17 +44,31 @@ def derangement(n: int, device=None, generator: torch.Generator | None = None) -
     return target.to(device)
 
 
+def all_pairs(x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs pairing every ``x_i`` with every ``z_j`` of a batch: (..., n * n, d) each, pair (i, j) in row
+    ``i * n + j``, so that the network's (..., n * n) scores unflatten to the (..., n, n) matrix T(x_i, z_j)."""
+    n = x.shape[-2]
+    xi = x.unsqueeze(-2).expand(*x.shape[:-1], n, x.shape[-1])
+    zj = z.unsqueeze(-3).expand(*z.shape[:-2], n, n, z.shape[-1])
+    return xi.reshape(*x.shape[:-2], n * n, x.shape[-1]), zj.reshape(*z.shape[:-2], n * n, z.shape[-1])
+
+
 class MINE(nn.Module):
     """A statistics network with the bound it maximises, for use as a term in any model.
 
     Args:
         x_dim, z_dim: feature sizes.
-        bound: ``"dv"`` (MINE, eq. 13) or ``"nwj"`` (MINE-f, eq. 10).
+        bound: a name in :data:`~minelib.bounds.BOUNDS`, ``"dv"`` (MINE, eq. 13), ``"nwj"`` (MINE-f,
+            eq. 10) or ``"infonce"`` (van den Oord et al. 2018; at most log of the batch size), or a
+            :class:`~minelib.bounds.Bound`.
         ema_rate: rate of the moving average in the bias-corrected DV gradient (ICML 3.2); ``1``
-            gives the plain minibatch gradient. Ignored for ``nwj``, which is unbiased.
+            gives the plain minibatch gradient. Ignored by the other bounds, whose gradients need none.
         hidden, activation, members, seed, input_noise, hidden_noise: passed to
             :class:`~minelib.networks.StatisticsNetwork` when ``network`` is None.
         network: any module mapping ``(x, z)`` to scores of shape (..., n), used instead.
+
+    Attributes: ``criterion`` (the :class:`~minelib.bounds.Bound`), ``bound`` (its name), ``ema`` (the
+    :class:`~minelib.bounds.LogEMA` of DV's corrected gradient) and ``log_ema`` (its log value).
 
     Use :meth:`lower_bound` where a model needs the (differentiable) estimate, for example
     ``loss_G = adv_loss - beta * mine.lower_bound(G(z), z)``, and :meth:`loss` to train the critic.
@@ -65,7 +78,7 @@ class MINE(nn.Module):
         self,
         x_dim: int,
         z_dim: int,
-        bound: str = "dv",
+        bound: str | Bound = "dv",
         ema_rate: float = 0.01,
         hidden: Sequence[int] = (100, 100),
         activation: str = "elu",
@@ -76,13 +89,27 @@ class MINE(nn.Module):
         network: nn.Module | None = None,
     ):
         super().__init__()
-        self.bound = check_choice(bound, "bound", BOUNDS)
-        self.ema_rate = check_fraction(ema_rate, "ema_rate")
+        self.criterion = get_bound(bound)
+        ema_rate = check_fraction(ema_rate, "ema_rate")
         self.members = check_positive_int(members, "members")
         self.network = network if network is not None else StatisticsNetwork(
             x_dim, z_dim, hidden, activation, members, seed, input_noise, hidden_noise)
-        # log of the moving average of mean e^T on marginal pairs; NaN until the first step.
-        self.register_buffer("log_ema", torch.full((self.members,) if self.members > 1 else (), math.nan))
+        self.ema = LogEMA(self.members, ema_rate)
+
+    @property
+    def bound(self) -> str:
+        """The name of the bound trained and reported."""
+        return self.criterion.name
+
+    @property
+    def ema_rate(self) -> float:
+        """The moving-average rate of DV's corrected gradient."""
+        return self.ema.rate
+
+    @property
+    def log_ema(self) -> torch.Tensor:
+        """log of the moving average of ``mean e^T`` on marginal pairs, per member; NaN until the first step."""
+        return self.ema.log_value
 
     def extra_repr(self) -> str:
         return f"bound={self.bound!r}, ema_rate={self.ema_rate:g}, members={self.members}"
@@ -92,17 +119,24 @@ class MINE(nn.Module):
 
         ``z_marginal`` defaults to z shuffled within the batch (paper section 3.1) by a random
         derangement, so that no joint pair poses as a marginal one. Both sets go through the network
-        in one call.
+        in one call. For an all-pairs bound (InfoNCE) the marginal scores are the (..., n, n) matrix
+        T(x_i, z_j) of every pair of the batch, the joint ones its diagonal, and ``z_marginal`` must be None.
         """
+        n = x.shape[-2]
+        if self.criterion.all_pairs:
+            if z_marginal is not None:
+                raise ValueError(f"z_marginal must be None for the {self.bound!r} bound, which pairs every x "
+                                 f"with every z of the batch")
+            t = self.network(*all_pairs(x, z)).unflatten(-1, (n, n))
+            return t.diagonal(dim1=-2, dim2=-1), t
         if z_marginal is None:
             z_marginal = z[..., derangement(z.shape[-2], z.device), :]
-        n = x.shape[-2]
         t = self.network(torch.cat([x, x], dim=-2), torch.cat([z, z_marginal], dim=-2))
         return t[..., :n], t[..., n:]
 
     def lower_bound(self, x: torch.Tensor, z: torch.Tensor, z_marginal: torch.Tensor | None = None) -> torch.Tensor:
         """The differentiable bound on I(X; Z) in nats (per member when stacked)."""
-        return bound_value(self.bound, *self.scores(x, z, z_marginal))
+        return self.criterion.value(*self.scores(x, z, z_marginal))
 
     def loss(self, x: torch.Tensor, z: torch.Tensor, z_marginal: torch.Tensor | None = None):
         """Return ``(loss, value)``: the loss the critic minimises and the detached bound value.
@@ -116,27 +150,11 @@ class MINE(nn.Module):
     def loss_from_scores(self, t_joint: torch.Tensor, t_marg: torch.Tensor, reduce: bool = True):
         """:meth:`loss` on scores already computed (a loop that scores joint and marginal pairs in one call).
 
-        The two statistics every bound needs are computed once and shared by the value, the
-        surrogate and the moving average: this runs every step. ``reduce=False`` returns the loss
-        per stacked member instead of their sum.
+        The bound computes what value, surrogate and moving average share once: this runs every step.
+        ``reduce=False`` returns the loss per stacked member instead of their sum.
         """
-        mean_joint, lme_marg = t_joint.mean(dim=-1), log_mean_exp(t_marg)
-        value = bound_from_parts(self.bound, mean_joint, lme_marg)
-        if self.bound == "dv" and self.ema_rate < 1.0:
-            if self.training:
-                self._update_ema(lme_marg)
-            objective = corrected_dv_from_parts(mean_joint, lme_marg, self.log_ema)
-        else:
-            objective = value
+        objective, value = self.criterion.objective(t_joint, t_marg, self.ema, update=self.training)
         return (-objective.sum() if reduce else -objective), value.detach()
-
-    @torch.no_grad()
-    def _update_ema(self, lme_marg: torch.Tensor) -> None:
-        # A Python flag rather than a per-step NaN test: this runs every step.
-        started = getattr(self, "_ema_started", False) or not torch.isnan(self.log_ema).any().item()
-        new = update_log_ema(self.log_ema if started else None, lme_marg, self.ema_rate)
-        self.log_ema.copy_(new.reshape(self.log_ema.shape))  # one member fed (1, n, d) inputs: (1,) -> ()
-        self._ema_started = True
 
 
 @dataclass
@@ -148,8 +166,8 @@ class MIEstimate:
         bound: the bound trained and reported.
         history: tidy table with columns ``member``, ``step``, ``split`` ("train": the minibatch
             bound at every step; "test": the held-out bound every ``eval_every`` steps), ``mi``.
-        test_bounds: DV and NWJ values of the final critic on the held-out split; for one critic
-            DV >= NWJ always holds (paper footnote 3).
+        test_bounds: DV and NWJ values (and the trained bound's, when another) of the final critic on
+            the held-out split; for one critic DV >= NWJ always holds (paper footnote 3).
         settings: every setting used, for the record.
         seconds, steps_per_second: wall time of training.
         mine: the trained :class:`MINE` module (inputs standardised as ``settings`` says).
@@ -173,7 +191,7 @@ class MIEstimate:
 def estimate_mi(
     x,
     z,
-    bound: str = "dv",
+    bound: str | Bound = "dv",
     steps: int = 3000,
     batch_size: int = 512,
     lr: float = 2e-3,
@@ -195,7 +213,9 @@ def estimate_mi(
         x, z: paired samples, numpy arrays or torch tensors of shape (n, d) or (n,). Arrays of shape
             (K, n, dx) and (K, n, dz) are K independent tasks trained as one stacked model; each
             member gets exactly what it would get alone with seed ``seed + k``.
-        bound: ``"dv"`` (MINE) or ``"nwj"`` (MINE-f).
+        bound: ``"dv"`` (MINE), ``"nwj"`` (MINE-f) or ``"infonce"`` (van den Oord et al. 2018). InfoNCE
+            cannot exceed ``log(batch_size)`` nats and scores all ``batch_size ** 2`` pairs of a batch
+            every step (trained with autograd): use a batch whose log is well above the MI.
         steps, batch_size, lr: Adam steps, minibatch size (capped at the training rows), step size.
         lr_schedule: ``"cosine"`` decays the step size to a tenth of ``lr`` by the last step (a
             quieter critic at the end gives tighter held-out estimates), ``"constant"`` keeps it.
@@ -208,7 +228,8 @@ def estimate_mi(
         eval_every: also record the held-out bound every this many steps (default: 20 points).
         eval_permutations: shuffles of the held-out z that make its marginal pairs for the reported
             estimate (default: enough for about 131k pairs, between 4 and 64; see
-            ``_eval_permutations``); checkpoints before the last use at most 4.
+            ``_eval_permutations``); checkpoints before the last use at most 4. InfoNCE's held-out value
+            is instead the mean over blocks of ``batch_size`` rows (at most 4 at checkpoints).
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
         seed: seeds initialisation, the split and the minibatches (one int per member allowed).
         progress: show a progress bar.
@@ -229,7 +250,8 @@ def estimate_mi(
     x, z = check_pair(x, z, min_rows=8, stacked=stacked)
     if not stacked:
         x, z = x[None], z[None]
-    bound = check_choice(bound, "bound", BOUNDS)
+    criterion = get_bound(bound)
+    bound = criterion.name
     lr_schedule = check_choice(lr_schedule, "lr_schedule", LR_SCHEDULES)
     steps = check_positive_int(steps, "steps")
     batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
@@ -251,7 +273,7 @@ def estimate_mi(
     gens = [torch.Generator().manual_seed(s ^ 0x5EED) for s in seeds]
     data = _split_and_scale(x, z, n_test, standardize, gens, dev)
     batch_size = min(batch_size, data["n_train"])
-    mine = MINE(x.shape[2], z.shape[2], bound, ema_rate, hidden, activation, K, seeds).to(dev)
+    mine = MINE(x.shape[2], z.shape[2], criterion, ema_rate, hidden, activation, K, seeds).to(dev)
     settings = dict(bound=bound, steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, hidden=list(hidden),
                     activation=activation, ema_rate=ema_rate, test_fraction=test_fraction,
                     standardize=standardize, eval_every=eval_every, eval_permutations=eval_permutations,
@@ -261,7 +283,9 @@ def estimate_mi(
     train_values, test_rows = _train(mine, data, steps, batch_size, lr, lr_schedule, eval_every, eval_permutations,
                                      gens, progress)
     seconds = time.perf_counter() - start
-    test_bounds = _evaluate(mine, data, eval_permutations, both=True)
+    # DV and NWJ of every critic (footnote 3's DV >= NWJ can be checked on them), and the trained bound.
+    reported = {b.name: b for b in (BOUNDS["dv"], BOUNDS["nwj"], mine.criterion)}
+    test_bounds = _evaluate(mine, data, eval_permutations, list(reported.values()), batch_size)
     history = _history_table(train_values, test_rows + [(steps, test_bounds[bound])])
     mi = test_bounds[bound]
     if not stacked:
@@ -329,7 +353,7 @@ def _train(mine: MINE, data: dict, steps: int, batch: int, lr: float, lr_schedul
     kept, divergence caught."""
     K, n_train = data["K"], data["n_train"]
     xf, zf = data["x_train"], data["z_train"]
-    step_fn = CriticStep(mine)
+    step_fn = make_step(mine)
     values, test_rows, chunk = [], [], 250
     mine.train()
     bar = tqdm(total=steps, disable=not progress, desc=f"MINE ({mine.bound})", unit="step", leave=False)
@@ -345,9 +369,10 @@ def _train(mine: MINE, data: dict, steps: int, batch: int, lr: float, lr_schedul
             chunk_values.append(step_fn.step(xf[ix[s]], zf[iz[s]], step_lr))
             step = first + s + 1
             if step % eval_every == 0 and step < steps:
-                # Checkpoints on the way are for the curve: 4 shuffles keep them cheap. The last one,
-                # the reported estimate, is taken by estimate_mi with all of them.
-                test_rows.append((step, _evaluate(mine, data, min(eval_perms, 4))[mine.bound]))
+                # Checkpoints on the way are for the curve: 4 shuffles (or 4 blocks of an all-pairs bound)
+                # keep them cheap. The last one, the reported estimate, is taken by estimate_mi with all.
+                test_rows.append((step, _evaluate(mine, data, min(eval_perms, 4), [mine.criterion], batch,
+                                                  blocks=4)[mine.bound]))
         chunk_values = torch.stack(chunk_values).reshape(c, K).cpu()
         _check_finite(chunk_values, first)
         values.append(chunk_values)
@@ -367,24 +392,48 @@ def _check_finite(values: torch.Tensor, first_step: int) -> None:
 
 
 @torch.no_grad()
-def _evaluate(mine: MINE, data: dict, n_perms: int, both: bool = False) -> dict:
-    """DV (and NWJ) of the current critic on the held-out split, per member.
+def _evaluate(mine: MINE, data: dict, n_perms: int, bounds: Sequence[Bound], batch: int,
+              blocks: int | None = None) -> dict:
+    """``bounds`` of the current critic on the held-out split, per member, by name.
 
     Marginal pairs pair each x with z of other rows: the held-out rows (already in random order)
     with z rolled by ``n_perms`` different offsets, so no row meets its own partner. The pairing is
-    fixed, so successive evaluations differ only through the critic.
+    fixed, so successive evaluations differ only through the critic. All-pairs bounds are taken on
+    blocks of ``batch`` rows instead (at most ``blocks`` of them), see :func:`_all_pairs_value`.
     """
     was_training = mine.training
     mine.eval()
     x, z = data["x_test"], data["z_test"]
-    m = x.shape[1]
-    offsets = [1 + (r * (m - 1)) // n_perms for r in range(n_perms)]
-    t_joint = _scores_chunked(mine, x, z)
-    t_marg = torch.cat([_scores_chunked(mine, x, torch.roll(z, o, dims=1)) for o in offsets], dim=1)
+    values = {}
+    marginal = [b for b in bounds if not b.all_pairs]
+    if marginal:
+        m = x.shape[1]
+        offsets = [1 + (r * (m - 1)) // n_perms for r in range(n_perms)]
+        t_joint = _scores_chunked(mine, x, z)
+        t_marg = torch.cat([_scores_chunked(mine, x, torch.roll(z, o, dims=1)) for o in offsets], dim=1)
+        values.update({b.name: b.value(t_joint, t_marg) for b in marginal})
+    values.update({b.name: _all_pairs_value(mine, b, x, z, batch, blocks) for b in bounds if b.all_pairs})
     mine.train(was_training)
-    bounds = {"dv": dv_bound(t_joint, t_marg), "nwj": nwj_bound(t_joint, t_marg)} if both else \
-        {mine.bound: bound_value(mine.bound, t_joint, t_marg)}
-    return {k: v.double().cpu().numpy() for k, v in bounds.items()}
+    return {b.name: values[b.name].double().cpu().numpy() for b in bounds}
+
+
+def _all_pairs_value(mine: MINE, bound: Bound, x: torch.Tensor, z: torch.Tensor, batch: int,
+                     blocks: int | None) -> torch.Tensor:
+    """``bound`` averaged over consecutive blocks of ``batch`` held-out rows (K, m, d), per member.
+
+    An all-pairs bound depends on the batch it is computed on: InfoNCE cannot exceed the log of its size,
+    and with m rows in one block it would report a bound with another ceiling (and m ** 2 pairs). Blocks of
+    the training batch size report the bound the critic was trained to maximise. Rows after the last full
+    block are left out; fewer held-out rows than ``batch`` make one block of them all.
+    """
+    b = min(batch, x.shape[1])
+    count = x.shape[1] // b if blocks is None else min(blocks, x.shape[1] // b)
+    values = []
+    for i in range(count):
+        rows = slice(i * b, (i + 1) * b)
+        t = _scores_chunked(mine, *all_pairs(x[:, rows], z[:, rows])).unflatten(-1, (b, b))
+        values.append(bound.value(t.diagonal(dim1=-2, dim2=-1), t))
+    return torch.stack(values).mean(dim=0)
 
 
 def _scores_chunked(mine: MINE, x: torch.Tensor, z: torch.Tensor, rows: int = 8192) -> torch.Tensor:

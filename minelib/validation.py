@@ -91,3 +91,27 @@ def check_seeds(seed, k: int, many: bool) -> list[int]:
     if not isinstance(seed, (list, tuple, np.ndarray)) or len(seed) != k:
         raise ValueError(f"a list of {k} models needs a list of {k} seeds, one per model; got seed={seed!r}")
     return [check_positive_int(s, "seed", minimum=0) for s in seed]
+
+
+def check_bool(value, name: str) -> bool:
+    """Return ``value`` as a bool, raising if it is not one (a string such as ``"no"`` would read as True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def check_widths(value, name: str) -> tuple[int, ...]:
+    """Return layer widths as a tuple of positive ints (an empty sequence is no hidden layer)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)):
+        raise TypeError(f"{name} must be a sequence of layer widths (positive integers); got {value!r}")
+    return tuple(check_positive_int(w, f"{name} entry") for w in value)
+
+
+def check_adam_betas(value, name: str = "adam_betas") -> tuple[float, float]:
+    """Return Adam's ``(beta1, beta2)`` as floats in [0, 1) (beta2 = 1 would divide by a zero bias correction)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)) or len(value) != 2:
+        raise ValueError(f"{name} must be two numbers in [0, 1); got {value!r}")
+    b1, b2 = (check_fraction(b, name, high=1.0, closed_low=True) for b in value)
+    if b1 >= 1.0 or b2 >= 1.0:
+        raise ValueError(f"{name} must be two numbers in [0, 1); got {value!r}")
+    return b1, b2

@@ -1,4 +1,5 @@
-"""Information bottleneck: the three encoders, VIB's KL, the one training loop, and Table 3's checks."""
+"""Information bottleneck (eq. 24): the three encoders, VIB's KL, the one training loop and its settings."""
+import dataclasses
 import math
 
 import numpy as np
@@ -8,9 +9,8 @@ import torch
 from torch.nn import functional as F
 
 from minelib import TrainingDivergedError
-from minelib.bottleneck import (MODELS, BottleneckModel, StochasticEncoder, gaussian_kl, make_model,
-                                train_bottleneck)
-from minelib.experiments import table3_mnist_bottleneck as t3
+from minelib.bottleneck import (MODELS, BottleneckArchitecture, BottleneckConfig, BottleneckModel, StochasticEncoder,
+                                gaussian_kl, make_model, train_bottleneck)
 
 # Small sizes keep every test well under a second of training.
 SMALL = dict(x_dim=20, hidden=(32, 32), z_dim=8, critic_hidden=(16, 16))
@@ -36,7 +36,8 @@ def _train(model, epochs=2, n=400, **kw):
 # --- architecture -----------------------------------------------------------------------------------
 
 def test_table3_architecture():
-    """PAPER_SPEC 9: 784-1024-1024 ReLU trunk, z of 256, linear softmax decoder, the noisy 2 x 512 critic."""
+    """Table 3 (after VIB and the ICML version): 784-1024-1024 ReLU trunk, z of 256, linear softmax decoder,
+    the noisy 2 x 512 critic."""
     m = make_model("MINE (Propagated)")
     enc = m.encoder
     assert [tuple(layer.weight.shape) for layer in enc.layers] == [(1024, 784 + 100), (1024, 1024)]
@@ -231,6 +232,26 @@ def test_a_non_finite_loss_stops_training_and_names_the_step():
         _train(vib)
 
 
+def test_config_and_keywords_are_one_thing():
+    kw = dict(epochs=2, batch_size=50, lr=2e-3, critic_lr=1e-3, test_samples=4)
+    a = _train(make_model("MINE (Additive)", seed=0, **SMALL), **kw)
+    x, y = _blobs(400)
+    xt, yt = _blobs(200, seed=1)
+    model = make_model("MINE (Additive)", seed=0, architecture=BottleneckArchitecture(**SMALL))
+    b = train_bottleneck(model, x, y, xt, yt, BottleneckConfig(**{**kw, "lr": 1.0}), lr=2e-3, progress=False)
+    pd.testing.assert_frame_equal(a.history, b.history)
+    assert a.test_error == b.test_error and a.settings == b.settings
+    assert b.model.architecture == BottleneckArchitecture(**SMALL)
+    # every setting of the config, with the step counts resolved, and the run's facts
+    assert {f.name for f in dataclasses.fields(BottleneckConfig)} <= set(a.settings)
+    assert (a.settings["eval_every"], a.settings["log_every"], a.settings["steps_per_epoch"]) == (8, 1, 8)
+    assert a.settings["adam_betas"] == [0.5, 0.999] and a.settings["critic"] is True
+    with pytest.raises(TypeError, match="unknown setting.*hiden"):
+        make_model("VIB", hiden=(4,))
+    with pytest.raises(ValueError, match="adam_betas"):
+        _train(make_model("VIB", seed=0, **SMALL), adam_betas=(0.5, 1.0))
+
+
 def test_bad_data_and_settings_raise_clearly():
     model = make_model("VIB", seed=0, **SMALL)
     x, y = _blobs(100)
@@ -250,46 +271,6 @@ def test_bad_data_and_settings_raise_clearly():
         train_bottleneck(model, x, y, x, y, epochs=0, progress=False)
     with pytest.raises(TypeError, match="model must be a BottleneckModel"):
         train_bottleneck(torch.nn.Linear(2, 2), x, y, x, y, epochs=1)
-
-
-# --- Table 3's experiment module --------------------------------------------------------------------
-
-def _fake_result(errors: dict, seeds=1):
-    rows = [(m, s, e + 0.01 * s, 0.5, 1.0) for m, e in errors.items() for s in range(seeds)]
-    settings = {m: {"epochs": 1, "critic": m != "VIB"} for m in errors}
-    return {"errors": pd.DataFrame(rows, columns=["model", "seed", "test_error", "mi_test", "seconds"]),
-            "settings": {"models": settings, "seconds": {}}}
-
-
-def test_table3_claims_follow_the_numbers_and_smoke_is_not_judged():
-    paper_like = _fake_result({"VIB": 3.0, "MINE (Gaussian)": 2.8, "MINE (Propagated)": 2.7, "MINE (Additive)": 2.5})
-    beats, order = t3.claims(paper_like, "quick")
-    assert beats["held"] is True and order["held"] is True
-    assert "VIB 3.00% (paper 1.37%)" in beats["detail"] and "1 epoch(s) of the paper's 200" in beats["detail"]
-    assert all(c["held"] is None for c in t3.claims(paper_like, "smoke"))
-    swapped = _fake_result({"VIB": 3.0, "MINE (Gaussian)": 2.6, "MINE (Propagated)": 2.7, "MINE (Additive)": 3.1})
-    beats, order = t3.claims(swapped, "paper")
-    assert beats["held"] is False and "At or below VIB: MINE (Gaussian), MINE (Propagated)." in beats["detail"]
-    assert order["held"] is False and "best first: MINE (Gaussian) 2.60% < MINE (Propagated)" in order["detail"]
-    partial = _fake_result({"VIB": 3.0, "MINE (Additive)": 2.5})
-    assert [c["held"] for c in t3.claims(partial, "quick")] == [None]
-
-
-def test_table3_summary_metrics_and_settings():
-    res = _fake_result({"MINE (Additive)": 2.5, "VIB": 3.0, "MINE (Gaussian)": 2.8, "MINE (Propagated)": 2.7},
-                       seeds=3)
-    s = t3.summary(res)
-    assert list(s["model (error %)"]) == list(MODELS) and list(s["paper"]) == [1.37, 1.26, 1.24, 1.19]
-    assert s.loc[0, "seeds"] == 3 and s.loc[0, "ours_std"] == pytest.approx(0.01)
-    m = t3.metrics(res)
-    assert set(t3.PAPER) <= set(m) and m["error_pct_vib"] == pytest.approx(3.01)
-    cfg = t3.settings("paper")
-    assert (cfg["epochs"], cfg["seeds"], cfg["batch_size"], cfg["lr"], cfg["beta"], cfg["test_samples"]) == \
-        (200, 5, 100, 1e-4, 1e-3, 12)
-    assert cfg["polyak"] is None and cfg["adam_betas"] == [0.5, 0.999] and cfg["lr_decay"] == 0.97
-    assert t3.settings("quick")["n_train"] is None  # the full 60k set
-    with pytest.raises(ValueError, match="unknown model"):
-        t3.settings("smoke", models=["VIB", "MINE (Dropout)"])
 
 
 @pytest.mark.parametrize("name,polyak", [(n, None) for n in MODELS] + [("MINE (Additive)", 0.9)])

@@ -1,13 +1,14 @@
-"""MINEGAN pieces: 2-D samplers, adaptive clipping (eq. 36), mode metrics, the GAN training loop."""
+"""MINEGAN pieces: 2-D samplers, mode metrics, the GAN training loop (eq. 20-21) and its settings."""
+import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from minelib import TrainingDivergedError
-from minelib.clipping import adaptive_clip, global_norm
-from minelib.gan import HISTORY_COLUMNS, Discriminator, Generator, generate, train_gan
+from minelib.gan import HISTORY_COLUMNS, Discriminator, GANConfig, Generator, generate, train_gan
 from minelib.metrics import grid_mode_metrics, spiral_arc_length, spiral_coverage
 from minelib.toy2d import GRID_MEANS, grid_gaussians, swiss_roll, swiss_roll_curve
 
@@ -53,52 +54,6 @@ def test_samplers_reject_bad_sizes():
         swiss_roll(0)
     with pytest.raises(TypeError, match="n must be"):
         grid_gaussians(2.5)
-
-
-# ---------------------------------------------------------------- adaptive clipping
-
-def _grads(seed, scale):
-    g = torch.Generator().manual_seed(seed)
-    return [scale * torch.randn(5, 3, generator=g), scale * torch.randn(3, generator=g)]
-
-
-def test_clipping_caps_the_norm_and_keeps_the_direction():
-    g_u, g_m = _grads(0, 1.0), _grads(1, 50.0)
-    out = adaptive_clip(g_u, g_m)
-    flat = lambda gs: torch.cat([g.reshape(-1) for g in gs])
-    assert torch.isclose(out.norm_u, flat(g_u).norm()) and torch.isclose(out.norm_m, flat(g_m).norm())
-    assert out.norm_m > out.norm_u
-    adapted = flat(out.adapted)
-    assert adapted.norm() <= out.norm_u * (1 + 1e-6)
-    assert torch.isclose(adapted.norm(), out.norm_u)      # min(|g_u|, |g_m|) = |g_u|
-    cos = torch.dot(adapted, flat(g_m)) / (adapted.norm() * flat(g_m).norm())
-    assert torch.isclose(cos, torch.tensor(1.0), atol=1e-6)  # same direction as g_m
-    assert global_norm(out.adapted) <= global_norm(g_u) * (1 + 1e-6)
-
-
-def test_clipping_is_a_no_op_when_the_mi_gradient_is_smaller():
-    g_u, g_m = _grads(0, 10.0), _grads(1, 0.1)
-    out = adaptive_clip(g_u, g_m)
-    assert out.norm_m <= out.norm_u
-    for a, m in zip(out.adapted, g_m):
-        assert torch.allclose(a, m, rtol=1e-6, atol=0)
-    equal = adaptive_clip(g_m, g_m)   # |g_m| = |g_u|: still unchanged
-    assert all(torch.allclose(a, m) for a, m in zip(equal.adapted, g_m))
-
-
-def test_clipping_handles_zero_and_missing_gradients():
-    g_u = _grads(0, 1.0)
-    out = adaptive_clip(g_u, [torch.zeros(5, 3), torch.zeros(3)])
-    assert out.norm_m == 0 and all(torch.equal(a, torch.zeros_like(a)) for a in out.adapted)
-    out = adaptive_clip(g_u, [None, 100 * torch.ones(3)])   # a parameter the MI term does not reach
-    assert out.adapted[0].shape == (5, 3) and torch.equal(out.adapted[0], torch.zeros(5, 3))
-    assert torch.isclose(global_norm(out.adapted), out.norm_u)
-    out = adaptive_clip([torch.zeros(5, 3), torch.zeros(3)], _grads(1, 1.0))   # |g_u| = 0: MI term off
-    assert all(torch.equal(a, torch.zeros_like(a)) for a in out.adapted)
-    with pytest.raises(ValueError, match="same parameters"):
-        adaptive_clip(g_u, g_u[:1])
-    with pytest.raises(ValueError, match="shape"):
-        adaptive_clip(g_u, [torch.ones(3, 5), torch.ones(3)])
 
 
 # ---------------------------------------------------------------- metrics
@@ -224,73 +179,56 @@ def test_train_gan_validates_and_names_the_diverged_step():
     with pytest.raises(ValueError, match="NaN"):
         train_gan(np.full((10, 2), np.nan), steps=5, **TINY)
     # Adam moves each weight by about lr per step: lr 1e30 overflows float32 within a few iterations
-    with pytest.raises(TrainingDivergedError, match=r"non-finite at iteration [1-3]\b"):
+    with pytest.raises(TrainingDivergedError, match=r"non-finite at step [1-3] \(seed 0\);"):
         train_gan(x, beta=1.0, steps=6, chunk=3, **{**TINY, "lr": 1e30})
 
 
-# ---------------------------------------------------------------- the experiments (Fig 3, Fig 4)
-
-def test_clipping_stacked_clips_each_member_by_its_own_norms():
-    gen = torch.Generator().manual_seed(0)
-    g_u = [torch.randn(3, 4, 5, generator=gen), torch.randn(3, 1, 5, generator=gen)]
-    g_m = [10 * torch.randn(3, 4, 5, generator=gen), 0.01 * torch.randn(3, 1, 5, generator=gen)]
-    g_m[0][1] *= 0.001                                    # member 1: MI gradient smaller, left as is
-    stacked = adaptive_clip(g_u, g_m, stacked=True)
-    for k in range(3):
-        alone = adaptive_clip([g[k] for g in g_u], [g[k] for g in g_m])
-        torch.testing.assert_close(stacked.norm_u[k], alone.norm_u)
-        torch.testing.assert_close(stacked.norm_m[k], alone.norm_m)
-        for a, b in zip(stacked.adapted, alone.adapted):
-            torch.testing.assert_close(a[k], b)
-    torch.testing.assert_close(stacked.adapted[0][1], g_m[0][1])
+def test_train_gan_stops_a_run_whose_losses_explode_while_still_finite():
+    # At lr 1e3 the losses reach 1e13 without overflowing: finite, but no healthy run comes near.
+    x, _ = grid_gaussians(500, seed=0)
+    with pytest.raises(TrainingDivergedError,
+                       match=r"(loss|mi|norm_\w) reached .* \(\|value\| > 1e\+0[68]\) at step \d+ \(seed 2\);"):
+        train_gan(x, beta=1.0, steps=300, seed=2, **{**TINY, "lr": 1e3})
 
 
-def test_ensemble_stack_runs_members_side_by_side_and_unstacks():
-    from minelib import ensemble
-    torch.manual_seed(0)
-    singles = [Generator(2, 2, (8, 8)) for _ in range(3)]
-    stacked = ensemble.stack(singles)
-    z = torch.randn(3, 50, 2)
-    for mode in ("train", "eval", "train"):          # BatchNorm: batch statistics, then running ones
-        for m in [stacked, *singles]:
-            m.train(mode == "train")
-        out = stacked(z)
-        for k, g in enumerate(singles):
-            torch.testing.assert_close(out[k], g(z[k]), rtol=1e-5, atol=1e-6)
-    for k, g in enumerate(singles):                 # running statistics and weights come back
-        back = ensemble.unstack(stacked, Generator(2, 2, (8, 8)), k)
-        for (name, a), b in zip(back.state_dict().items(), g.state_dict().values()):
-            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
-    with pytest.raises(TypeError, match="Conv1d"):
-        ensemble.stack([torch.nn.Sequential(torch.nn.Conv1d(1, 1, 3))] * 2)
+def test_config_and_keywords_are_one_thing():
+    x, _ = grid_gaussians(500, seed=0)
+    kw = dict(beta=1.0, steps=6, record_at=[6], n_record=20, g_hidden=(16, 16), d_hidden=(16, 16), t_hidden=(16, 16),
+              batch_size=32, lr=1e-3)
+    run = dict(device="cpu", progress=False, seed=1)
+    by_keywords = train_gan(x, **kw, **run)
+    cfg = GANConfig(**kw)
+    by_config = train_gan(x, cfg, **run)
+    overridden = train_gan(x, GANConfig(**{**kw, "lr": 5e-4, "record_at": [3]}), lr=1e-3, record_at=[6], **run)
+    for other in (by_config, overridden):
+        pd.testing.assert_frame_equal(other.history, by_keywords.history)
+        assert np.array_equal(other.samples[6], by_keywords.samples[6]) and other.settings == by_keywords.settings
+    # every setting of the config is in the record, with the run's own facts
+    assert {f.name for f in dataclasses.fields(GANConfig)} <= set(by_config.settings)
+    assert {"x_dim", "device", "seed", "stacked_with"} <= set(by_config.settings)
+    assert by_config.settings["adam_betas"] == [0.5, 0.999] and by_config.settings["record_at"] == [6]
+    assert train_gan(x, beta=0.0, steps=2, **{**TINY, "seed": 0}).settings["clip"] is None   # unused: None
+    with pytest.raises(TypeError, match="unknown setting.*bta"):
+        train_gan(x, bta=1.0, **TINY)
+    with pytest.raises(TypeError, match="config must be a GANConfig"):
+        train_gan(x, {"beta": 1.0}, **TINY)
 
 
-def test_ensemble_stacks_mines_with_their_moving_averages():
-    from minelib import MINE, ensemble
-    singles = [MINE(2, 1, ema_rate=0.5, hidden=(8,), input_noise=0.1, seed=s) for s in (3, 4)]
-    x, z = torch.randn(2, 40, 2), torch.randn(2, 40, 1)
-    for k, m in enumerate(singles):
-        m.loss(x[k], z[k])                           # starts each moving average
-    stacked = ensemble.stack(singles)
-    assert isinstance(stacked, ensemble.StackedMINE) and stacked.members == 2 and stacked.network.input_noise == 0.1
-    stacked.eval()
-    for k, m in enumerate(singles):
-        m.eval()
-        torch.testing.assert_close(stacked.scores(x, z, z.flip(1))[0][k], m.scores(x[k], z[k], z[k].flip(0))[0])
-        assert stacked.log_ema[k] == m.log_ema
-    stacked.train()
-    stacked.loss(x, z)                               # moves both moving averages
-    back = ensemble.unstack(stacked, singles[1], 1)
-    assert back.log_ema == stacked.log_ema[1] and back.log_ema != singles[1].log_ema
-    torch.testing.assert_close(back.network.weights[0][0], stacked.network.weights[0][1])
-    with pytest.raises(TypeError, match="single-member StatisticsNetwork"):
-        ensemble.stack([MINE(2, 1, members=2), MINE(2, 1, members=2)])
-    # Settings outside the weights (noise levels, rates) must agree too, or members would take member 0's.
-    for other in (MINE(2, 1, ema_rate=0.5, hidden=(8,), input_noise=0.2), MINE(2, 1, ema_rate=0.1, hidden=(8,),
-                                                                           input_noise=0.1)):
-        with pytest.raises(ValueError, match="module 1 differs from module 0"):
-            ensemble.stack([singles[0], other])
+@pytest.mark.parametrize("bad,error,name", [
+    (dict(lr=-1), ValueError, "lr"), (dict(steps="many"), TypeError, "steps"), (dict(adam_betas=(0.5,)), ValueError,
+     "adam_betas"), (dict(adam_betas=(0.5, 1.0)), ValueError, "adam_betas"), (dict(clip="no"), TypeError, "clip"),
+    (dict(beta=float("nan")), ValueError, "beta"), (dict(batch_size=1), ValueError, "batch_size"),
+    (dict(g_hidden=(16, 0)), ValueError, "g_hidden"), (dict(t_hidden="400"), TypeError, "t_hidden"),
+    (dict(ema_rate=0.0), ValueError, "ema_rate"), (dict(chunk=0), ValueError, "chunk"),
+    (dict(record_at=[-1]), ValueError, "record_at"), (dict(steps=5, record_at=[6]), ValueError, "record_at")])
+def test_config_rejects_bad_settings_by_name(bad, error, name):
+    with pytest.raises(error, match=name):
+        GANConfig(**bad)
+    with pytest.raises(error, match=name):
+        dataclasses.replace(GANConfig(), **bad)
 
+
+# ---------------------------------------------------------------- K seeds at once
 
 @pytest.mark.parametrize("beta,clip", [(1.0, True), (1.0, False), (0.0, True)])
 def test_train_gan_stacked_seeds_match_one_by_one(float64, beta, clip):
@@ -312,37 +250,14 @@ def test_train_gan_stacked_seeds_match_one_by_one(float64, beta, clip):
         train_gan(data[:2], seed=[1, 2, 3], **kw)
 
 
-def test_fig3_experiment_smoke_run():
-    from minelib.experiments import fig3_swiss_roll_gan as exp
-
-    cfg = exp.settings("smoke", steps=10)
-    assert cfg["snapshots"] == [2, 6, 10]
-    with pytest.raises(ValueError, match="snapshots"):
-        exp.settings("smoke", snapshots=[5, 50])
-    result = exp.run(cfg, device="cpu", progress=False)
-    assert len(exp.invariants(result)) == 3
-    s = exp.summary(result)
-    assert set(s["model"]) == {"GAN", "MINEGAN"} and sorted(set(s["step"])) == [2, 6, 10]
-    claims = exp.claims(result, "smoke")
-    assert claims and all(c["held"] is None for c in claims)
-    assert all(isinstance(c["held"], bool) for c in exp.claims(result, "quick"))
-
-
-def test_fig4_experiment_smoke_run_with_ablation():
-    from minelib.experiments import fig4_25gaussians_gan as exp
-
-    cfg = exp.settings("smoke", steps=10, curve_every=5)
-    result = exp.run(cfg, device="cpu", progress=False)
-    assert len(exp.invariants(result)) == 5
-    t = exp.summary(result)
-    assert list(t["model"]) == ["GAN", "MINEGAN", "data"] and t.loc[2, "modes_mean"] == 25
-    a = exp.ablation_summary(result)
-    assert len(a) == 4 and set(a["beta"]) == {1.0, 10.0} and set(a["clip"]) == {True, False}
-    assert (a[a["clip"]]["max_norm_a_over_u"] <= 1 + 1e-5).all()
-    # the clipped beta-1 run of the ablation is the main MINEGAN run, not trained twice
-    assert np.array_equal(result["ablation_samples"][(1.0, True, 0)], result["samples"][("MINEGAN", 0)])
-    assert all(c["held"] is None for c in exp.claims(result, "smoke"))
-    assert len(exp.claims(result, "quick")) == 5
+def test_train_gan_stacked_samplers_match_one_by_one(float64):
+    # Learning x_dim must not draw from a member's data stream: member 1 would then differ from its run alone.
+    kw = dict(beta=1.0, steps=6, record_at=[6], n_record=20, chunk=3, **TINY)
+    stacked = train_gan([swiss_roll, grid_gaussians], seed=[4, 5], **kw)
+    for sampler, s, run in zip((swiss_roll, grid_gaussians), (4, 5), stacked):
+        alone = train_gan(sampler, seed=s, **kw)
+        np.testing.assert_allclose(run.history.to_numpy(), alone.history.to_numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(run.samples[6], alone.samples[6], rtol=1e-9, atol=1e-12)
 
 
 def test_train_gan_stacked_accepts_data_sets_of_different_sizes_and_rejects_bad_seeds():

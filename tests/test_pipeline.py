@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import yaml
 
-from minelib.experiments import fig1_gaussian_mi
 from minelib.report import build_report
 from minelib.results import claim, load_results, write_json, write_results
 
@@ -61,15 +60,6 @@ def test_report_marks_fixture_runs_as_not_run(tmp_path):
                   data_source="GENERATED FIXTURE (synthetic), NOT CelebA", settings={}, metrics={}, paper={},
                   claims=[claim("MINE best", None, "not judged")])
     assert "NOT RUN on the paper's data" in build_report(tmp_path)
-
-
-def test_experiment_settings_validate():
-    cfg = fig1_gaussian_mi.settings("smoke", steps=7, n=None)
-    assert cfg["steps"] == 7 and cfg["n"] == fig1_gaussian_mi.PROFILES["smoke"]["n"]
-    with pytest.raises(ValueError, match="unknown profile 'fast'"):
-        fig1_gaussian_mi.settings("fast")
-    with pytest.raises(ValueError, match="unknown setting 'stepz'"):
-        fig1_gaussian_mi.settings("smoke", stepz=3)
 
 
 def test_environment_yml_installs_what_pyproject_declares():

@@ -39,7 +39,7 @@ def test_bad_arrays(fn, x, z, exc, msg):
 
 
 @pytest.mark.parametrize("kwargs,exc,msg", [
-    (dict(bound="infonce"), ValueError, "unknown bound 'infonce'; accepted: dv, nwj"),
+    (dict(bound="mine-f"), ValueError, "unknown bound 'mine-f'; accepted: dv, infonce, nwj"),
     (dict(steps=0), ValueError, "steps must be an integer >= 1"),
     (dict(steps=2.5), TypeError, "steps must be an integer"),
     (dict(batch_size=-3), ValueError, "batch_size must be an integer >= 2"),

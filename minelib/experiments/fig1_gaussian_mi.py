@@ -1,9 +1,14 @@
 """Fig 1: MI between two correlated Gaussians against rho; MINE vs MINE-f vs KSG vs the truth.
 
-PAPER_SPEC section 2. Every (rho, seed) pair of one bound is one member of a stacked model, so a
-whole panel trains as one network.
+Settings in ``docs/settings.md`` (PAPER §4.1 states the correlations and "bivariate", d = 2; the
+critic and its training are ours). Every (rho, seed) pair of one dimension and bound is one member of
+a stacked model, so a whole panel's bound trains as one network: one unit of work per (dimension,
+bound), and one per dimension for KSG.
 """
 from __future__ import annotations
+
+import dataclasses
+import sys
 
 import numpy as np
 import pandas as pd
@@ -11,62 +16,118 @@ import pandas as pd
 from .. import estimate_mi, gaussian_mi, ksg_mi
 from ..data import correlated_gaussian
 from . import common
+from .protocol import Unit
+from .settings import ExperimentSettings, check_profiles, setting
 
 NAME = "fig1_gaussian_mi"
 TITLE = "Fig 1: mutual information of correlated Gaussians against the correlation"
 PAPER_CLAIM = ("MINE (DV) and KSG are virtually indistinguishable from the ground truth; MINE-f (NWJ) "
                "gives a looser, lower estimate, most visibly at large |rho|.")
+# PAPER §4.1, Fig 1: the 13 correlations.
 RHOS = (-0.99, -0.9, -0.7, -0.5, -0.3, -0.1, 0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
 DATA_SOURCE = "synthetic: Xb = rho Xa + sqrt(1 - rho^2) eta, Xa, eta ~ N(0, I_d) (numpy default_rng, seeded)"
 METHODS = {"dv": "MINE (DV)", "nwj": "MINE-f (NWJ)", "ksg": "KSG"}
-
-PROFILES = {
-    "smoke": dict(dims=[2], seeds=1, n=2_000, steps=60, batch_size=128, hidden=[32, 32], lr=1e-3,
-                  activation="elu", ema_rate=0.01, test_fraction=0.25, n_ksg=500, k=3),
-    "quick": dict(dims=[2], seeds=1, n=60_000, steps=4_000, batch_size=256, hidden=[100, 100], lr=1e-3,
-                  activation="elu", ema_rate=0.01, test_fraction=1 / 6, n_ksg=10_000, k=3),
-    # PAPER_SPEC 2: 3 x 400, Adam 1e-4, batch 256, 10k steps, held-out 100k, KSG on 10k, 5 seeds.
-    "paper": dict(dims=[2, 20], seeds=5, n=300_000, steps=10_000, batch_size=256, hidden=[400, 400, 400],
-                  lr=1e-4, activation="elu", ema_rate=0.01, test_fraction=1 / 3, n_ksg=10_000, k=3),
-}
+BOUNDS = ("dv", "nwj")
 
 
-def settings(profile: str, **overrides) -> dict:
-    """This figure's settings for ``profile`` with overrides applied (None means keep)."""
-    return common.settings(PROFILES, profile, **overrides)
+@dataclasses.dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """Fig 1's settings; the defaults are the paper profile."""
+
+    dims: tuple[int, ...] = setting((2, 20), "PAPER §4.1, Fig 1 (bivariate: d = 2); d = 20 is the ICML version's",
+                                    "dimension of x and of z (one panel each)", low=1)
+    seeds: int = setting(5, "DEF", "independent repetitions, each a member of every stacked model", low=1)
+    n: int = setting(300_000, "DEF", "samples per (rho, seed), a share of them held out", low=10)
+    steps: int = setting(10_000, "DEF", "training steps of each critic", low=1)
+    batch_size: int = setting(256, "DEF", "minibatch size (joint pairs; as many shuffled ones)", low=2)
+    hidden: tuple[int, ...] = setting((400, 400, 400), "DEF", "hidden widths of the statistics network", low=1)
+    lr: float = setting(1e-4, "DEF", "Adam learning rate (cosine decay)", low=0.0, open_low=True)
+    activation: str = setting("elu", "DEF", "activation of the statistics network",
+                              choices=("relu", "elu", "leaky_relu", "tanh", "softplus"))
+    ema_rate: float = setting(0.01, "ICML §3.2", "rate of the moving average in DV's bias-corrected gradient",
+                              low=0.0, high=1.0, open_low=True)
+    test_fraction: float = setting(1 / 3, "DEF", "share of the samples held out for the reported estimate",
+                                   low=0.0, high=0.9, open_low=True)
+    n_ksg: int = setting(10_000, "KSG", "rows of each (rho, seed) data set given to the KSG estimator", low=10)
+    k: int = setting(3, "KSG", "neighbours of the KSG estimator", low=1)
+
+    def check(self) -> None:
+        """KSG reads the first ``n_ksg`` rows of each data set: there must be as many."""
+        if self.n_ksg > self.n:
+            raise ValueError(f"setting 'n_ksg' ({self.n_ksg}) must not exceed 'n' ({self.n})")
 
 
-def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
-    """Train DV and NWJ critics for every rho, dimension and seed; KSG beside them.
+PROFILES = check_profiles(Settings, {
+    "paper": {},
+    # Seconds on a CPU: proves the notebook runs end to end; too short to judge anything.
+    "smoke": dict(dims=(2,), seeds=1, n=2_000, steps=60, batch_size=128, hidden=(32, 32), lr=1e-3,
+                  test_fraction=0.25, n_ksg=500),
+    # Minutes on 2 CPU cores.
+    "quick": dict(dims=(2,), seeds=1, n=60_000, steps=4_000, hidden=(100, 100), lr=1e-3, test_fraction=1 / 6),
+})
+PAPER = {"d2_mean_abs_err_dv": "~0 (\"virtually indistinguishable\", figure only)",
+         "d2_mean_abs_err_ksg": "~0 (figure only)",
+         "d2_dv_minus_nwj_large_rho": "> 0 (figure only)"}
 
-    Returns ``{"estimates": DataFrame(dim, rho, seed, method, estimate, truth),
-    "critics": DataFrame(dim, rho, seed, trained, dv, nwj), "settings": {...}}`` where ``critics``
-    holds both bounds of each trained critic on the held-out split.
-    """
-    rows, critic_rows, train_settings = [], [], {}
-    grid = [(r, s) for s in range(cfg["seeds"]) for r in RHOS]
-    for dim in cfg["dims"]:
-        data = [correlated_gaussian(cfg["n"], rho, dim, seed=(seed, s, i, dim)) for i, (rho, s) in enumerate(grid)]
-        x = np.stack([d[0] for d in data])
-        z = np.stack([d[1] for d in data])
-        member_seeds = [seed * 10_000 + s * 100 + i for i, (_, s) in enumerate(grid)]
-        for bound in ("dv", "nwj"):
-            # The figure uses final estimates only: no held-out checkpoints on the way (they draw nothing
-            # random, so training is the same; at quick they cost about a third of the run).
-            est = estimate_mi(x, z, bound=bound, steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                              hidden=cfg["hidden"], activation=cfg["activation"], ema_rate=cfg["ema_rate"],
-                              test_fraction=cfg["test_fraction"], eval_every=cfg["steps"], device=device,
-                              seed=member_seeds, progress=progress)
-            train_settings[f"d{dim}_{bound}"] = {**est.settings, "seeds": "per (rho, seed)", "seconds": est.seconds}
-            for i, (rho, s) in enumerate(grid):
-                rows.append((dim, rho, s, METHODS[bound], est.mi[i], gaussian_mi(rho, dim)))
-                critic_rows.append((dim, rho, s, bound, est.test_bounds["dv"][i], est.test_bounds["nwj"][i]))
-        for i, (rho, s) in enumerate(grid):
-            m = cfg["n_ksg"]
-            rows.append((dim, rho, s, METHODS["ksg"], ksg_mi(x[i, :m], z[i, :m], k=cfg["k"]), gaussian_mi(rho, dim)))
-    estimates = pd.DataFrame(rows, columns=["dim", "rho", "seed", "method", "estimate", "truth"])
-    critics = pd.DataFrame(critic_rows, columns=["dim", "rho", "seed", "trained", "dv", "nwj"])
-    return {"estimates": estimates, "critics": critics, "settings": train_settings}
+
+def members(cfg: Settings) -> list[tuple[float, int]]:
+    """The (rho, seed) members of one panel's stacked model, in order: all of RHOS for seed 0, then seed 1..."""
+    return [(rho, s) for s in range(cfg.seeds) for rho in RHOS]
+
+
+def member_seed(seed: int, replicate: int, index: int) -> int:
+    """The training seed of member ``index`` (of replicate ``replicate``) of a panel under base ``seed``:
+    ``seed * 10_000 + replicate * 100 + index``. Since ``index = replicate * 13 + position of rho``, seeds are
+    distinct within a base seed, and across base seeds for fewer than 88 replicates."""
+    return seed * 10_000 + replicate * 100 + index
+
+
+def units(cfg: Settings) -> list[Unit]:
+    """One unit per dimension and method: a DV and an NWJ critic (every member stacked), and KSG."""
+    return [Unit(f"d{dim}-{method}", {"dim": dim, "method": method})
+            for dim in cfg.dims for method in (*BOUNDS, "ksg")]
+
+
+def _data(cfg: Settings, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every member's samples of one panel, stacked: arrays (members, n, dim)."""
+    data = [correlated_gaussian(cfg.n, rho, dim, seed=(seed, s, i, dim)) for i, (rho, s) in enumerate(members(cfg))]
+    return np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
+
+
+def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
+    """One panel's critic of one bound (every (rho, seed) stacked), or KSG on each member's first ``n_ksg`` rows:
+    ``{"estimates": [(dim, rho, seed, method, estimate, truth)], "critics": [...], "settings": {...}}``."""
+    dim, method = unit.params["dim"], unit.params["method"]
+    x, z = _data(cfg, dim, seed)
+    grid = members(cfg)
+    if method == "ksg":
+        m = cfg.n_ksg
+        return {"estimates": [(dim, rho, s, METHODS["ksg"], ksg_mi(x[i, :m], z[i, :m], k=cfg.k),
+                               gaussian_mi(rho, dim)) for i, (rho, s) in enumerate(grid)]}
+    # The figure uses final estimates only: no held-out checkpoints on the way (they draw nothing
+    # random, so training is the same; at quick they cost about a third of the run).
+    est = estimate_mi(x, z, bound=method, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                      hidden=list(cfg.hidden), activation=cfg.activation, ema_rate=cfg.ema_rate,
+                      test_fraction=cfg.test_fraction, eval_every=cfg.steps, device=device,
+                      seed=[member_seed(seed, s, i) for i, (_, s) in enumerate(grid)], progress=progress)
+    return {"estimates": [(dim, rho, s, METHODS[method], est.mi[i], gaussian_mi(rho, dim))
+                          for i, (rho, s) in enumerate(grid)],
+            "critics": [(dim, rho, s, method, est.test_bounds["dv"][i], est.test_bounds["nwj"][i])
+                        for i, (rho, s) in enumerate(grid)],
+            "settings": {**est.settings, "seeds": "per (rho, seed)", "seconds": est.seconds}}
+
+
+def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
+    """Returns ``{"estimates": DataFrame(dim, rho, seed, method, estimate, truth), "critics": DataFrame(dim,
+    rho, seed, trained, dv, nwj), "settings": {...}}``; ``critics`` holds both bounds of each trained critic
+    on the held-out split."""
+    ordered = [parts[u.key] for u in units(cfg)]
+    return {"estimates": pd.DataFrame([r for p in ordered for r in p["estimates"]],
+                                      columns=["dim", "rho", "seed", "method", "estimate", "truth"]),
+            "critics": pd.DataFrame([r for p in ordered for r in p.get("critics", [])],
+                                    columns=["dim", "rho", "seed", "trained", "dv", "nwj"]),
+            "settings": {u.key.replace("-", "_"): parts[u.key]["settings"] for u in units(cfg)
+                         if "settings" in parts[u.key]}}
 
 
 def summary(result: dict) -> pd.DataFrame:
@@ -92,9 +153,6 @@ def metrics(result: dict) -> dict:
     return out
 
 
-PAPER = {"d2_mean_abs_err_dv": "~0 (\"virtually indistinguishable\", figure only)",
-         "d2_mean_abs_err_ksg": "~0 (figure only)",
-         "d2_dv_minus_nwj_large_rho": "> 0 (figure only)"}
 
 
 def invariants(result: dict) -> list[str]:
@@ -154,18 +212,23 @@ def plot(result: dict):
     fig.tight_layout()
     return fig
 
-
-def explore(rho: float = 0.9, dim: int = 2, bound: str = "dv", steps: int = 500, n: int = 5_000, seed: int = 0):
-    """One small estimate for the notebook's widget: training curve against the truth."""
+def explore(rho: float = 0.9, dim: int = 2, bound: str = "dv", steps: int = 500, n: int = 5_000, seed: int = 0,
+            profile: str = "quick"):
+    """One small estimate for the notebooks' widgets (Fig 1 and Fig 2): the training curve against the truth,
+    with the critic and optimiser of ``profile``."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    x, z = correlated_gaussian(n, rho, dim, seed=seed)
-    est = estimate_mi(x, z, bound=bound, steps=steps, seed=seed, progress=False)
+    # KSG here reads all n rows of the one data set: n_ksg = n
+    cfg = common.settings(sys.modules[__name__], profile, dims=(dim,), steps=int(steps), n=int(n), n_ksg=int(n))
+    x, z = correlated_gaussian(cfg.n, rho, dim, seed=seed)
+    est = estimate_mi(x, z, bound=bound, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                      hidden=list(cfg.hidden), activation=cfg.activation, ema_rate=cfg.ema_rate,
+                      test_fraction=cfg.test_fraction, seed=seed, progress=False)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     sns.lineplot(data=est.history, x="step", y="mi", hue="split", ax=ax)
     ax.axhline(gaussian_mi(rho, dim), color="black", ls="--", label="truth")
     ax.set(title=f"{METHODS[bound]}: {est.mi:.3f} nats held out, truth {gaussian_mi(rho, dim):.3f}, "
-                 f"KSG {ksg_mi(x, z):.3f}", ylabel="MI (nats)")
+                 f"KSG {ksg_mi(x, z, k=cfg.k):.3f}", ylabel="MI (nats)")
     ax.legend()
     return fig

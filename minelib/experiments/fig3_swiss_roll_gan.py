@@ -1,19 +1,26 @@
 """Fig 3: GAN (beta 0) vs MINEGAN (beta 1) on the swiss roll, samples at three iterations.
 
-PAPER_SPEC section 4. Each seed trains both models on its own 100k-point data set; samples from a
-fixed noise batch are kept at the three snapshot iterations of the figure and on a regular grid of
-iterations for the coverage curve. Coverage is the number of occupied arc-length bins out of 100
-(:func:`minelib.metrics.spiral_coverage`, our definition: the paper gives no number).
+Settings in ``docs/settings.md`` (PAPER §4.2 states beta and the three iterations; the networks and
+optimiser come from the ICML version). Each seed trains both models on its own 100k-point data set;
+samples from a fixed noise batch are kept at the three snapshot iterations of the figure and on a
+regular grid of iterations for the coverage curve. Coverage is the number of occupied arc-length bins
+out of 100 (:func:`minelib.metrics.spiral_coverage`, our definition: the paper gives no number). The
+seeds of one model train as one stacked model: one unit of work per model.
 """
 from __future__ import annotations
+
+import dataclasses
+import sys
 
 import numpy as np
 import pandas as pd
 
-from ..gan import train_gan
 from ..metrics import spiral_coverage
 from ..toy2d import swiss_roll
-from . import common
+from . import common, toy_gan
+from .protocol import Unit, replicate_seeds
+from .settings import check_profiles, setting
+from .toy_gan import MODELS
 
 NAME = "fig3_swiss_roll_gan"
 TITLE = "Fig 3: GAN vs MINEGAN on the swiss roll"
@@ -21,81 +28,85 @@ PAPER_CLAIM = ("The GAN's generator suffers from mode collapse and covers the sw
                "also maximises I(G(Z); Z), converges faster and covers more of the ground-truth distribution.")
 DATA_SOURCE = ("synthetic spiral (ALI's swiss roll): pos ~ U(0, 2), r = (2 pos + 1) / 3, "
                "x = (r sin 2 pi pos, r cos 2 pi pos) + 0.1 N(0, I) (numpy default_rng, seeded)")
-MODELS = ("GAN", "MINEGAN")
+COVERAGE = ("coverage", "on_arc_percent")
 
-PROFILES = {
-    # Seconds on a CPU: proves the notebook runs end to end; too short to judge anything.
-    "smoke": dict(seeds=1, steps=30, snapshots=[10, 20, 30], curve_every=10, beta=1.0, clip=True, lr=1e-3,
-                  batch_size=100, g_hidden=[32, 32], d_hidden=[32, 32, 32], t_hidden=[32, 32, 32],
-                  n_data=2_000, n_samples=500, bins=100),
+
+@dataclasses.dataclass(frozen=True)
+class Settings(toy_gan.ToyGANSettings):
+    """Fig 3's settings; the defaults are the paper profile.
+
+    The snapshot iterations are given as fractions of ``steps`` (rounded, at least 1; duplicates merge),
+    so that a ``steps`` override moves them along: the paper's 1000, 3000 and 5000 of 5000 iterations are
+    ``(0.2, 0.6, 1.0)``. :attr:`snapshots` holds the iterations themselves.
+    """
+
+    snapshot_fractions: tuple[float, ...] = setting(
+        (0.2, 0.6, 1.0), "PAPER Fig 3 (1000, 3000, 5000 of 5000 iterations)",
+        "iterations of the figure's samples, as fractions of steps", low=0.0, high=1.0, open_low=True)
+    curve_every: int = setting(250, "DEF", "iterations between the samples of the coverage curve", low=1)
+    n_samples: int = setting(2_000, "DEF", "generator samples kept at each recorded iteration", low=2)
+    bins: int = setting(100, "DEF", "arc-length bins of the coverage metric", low=1)
+
+    @property
+    def snapshots(self) -> list[int]:
+        """The figure's iterations: ``max(1, round(steps * f))`` for each snapshot fraction, sorted, distinct."""
+        return sorted({max(1, round(self.steps * f)) for f in self.snapshot_fractions})
+
+
+PROFILES = check_profiles(Settings, {
+    "paper": {},
+    # Seconds on a CPU: proves the notebook runs end to end; too short to judge anything. Snapshots at
+    # iterations 10, 20 and 30.
+    "smoke": dict(seeds=1, steps=30, snapshot_fractions=(1 / 3, 2 / 3, 1.0), curve_every=10, lr=1e-3,
+                  g_hidden=(32, 32), d_hidden=(32, 32, 32), t_hidden=(32, 32, 32), n_data=2_000, n_samples=500),
     # Minutes on 2 CPU cores: narrower networks (128 wide), a 10x larger step size and 3000 iterations
-    # [DEF], snapshots at the same fractions (1/5, 3/5, 1) of training as the paper's 1000/3000/5000.
-    "quick": dict(seeds=3, steps=3_000, snapshots=[600, 1_800, 3_000], curve_every=200, beta=1.0, clip=True,
-                  lr=1e-3, batch_size=100, g_hidden=[128, 128], d_hidden=[128, 128, 128],
-                  t_hidden=[128, 128, 128], n_data=100_000, n_samples=2_000, bins=100),
-    # PAPER_SPEC 4: G 2 x 500 (BatchNorm, LeakyReLU 0.2), D and T 3 x 400, Adam 1e-4 (0.5, 0.999), batch
-    # 100, 5000 iterations, 2000 samples at 1000/3000/5000, 100k data points, 5 seeds.
-    "paper": dict(seeds=5, steps=5_000, snapshots=[1_000, 3_000, 5_000], curve_every=250, beta=1.0, clip=True,
-                  lr=1e-4, batch_size=100, g_hidden=[500, 500], d_hidden=[400, 400, 400],
-                  t_hidden=[400, 400, 400], n_data=100_000, n_samples=2_000, bins=100),
-}
+    # (our choice), snapshots at the paper's fractions of training: 600, 1800, 3000.
+    "quick": dict(seeds=3, steps=3_000, curve_every=200, lr=1e-3, g_hidden=(128, 128), d_hidden=(128, 128, 128),
+                  t_hidden=(128, 128, 128)),
+})
 PAPER = {"gan_coverage_last": "poor: collapsed (figure only)",
          "minegan_coverage_last": "more than the GAN's (figure only)",
          "minegan_coverage_first": "more than the GAN's: converges faster (figure only)"}
 
 
-def settings(profile: str, **overrides) -> dict:
-    """This figure's settings for ``profile`` with overrides applied (None means keep)."""
-    cfg = common.settings(PROFILES, profile, **overrides)
-    if overrides.get("steps") is not None and overrides.get("snapshots") is None:
-        # a steps override without snapshots: keep the paper's fractions of training (1000/3000/5000 of 5000)
-        cfg["snapshots"] = sorted({max(1, round(cfg["steps"] * f)) for f in (0.2, 0.6, 1.0)})
-    if max(cfg["snapshots"]) > cfg["steps"]:
-        raise ValueError(f"snapshots {cfg['snapshots']} go past steps={cfg['steps']}")
-    return cfg
+def units(cfg: Settings) -> list[Unit]:
+    """One unit per model: the GAN (beta 0) and MINEGAN (beta ``cfg.beta``), every seed stacked."""
+    return [Unit(model, {"beta": beta}) for model, beta in zip(MODELS, (0.0, cfg.beta))]
 
 
-def _record_points(cfg: dict) -> list[int]:
-    return sorted(set(cfg["snapshots"]) | set(range(0, cfg["steps"] + 1, cfg["curve_every"])) | {cfg["steps"]})
+def _score(cfg: Settings):
+    """The coverage metrics of a batch of samples (:func:`minelib.metrics.spiral_coverage`)."""
+    def score(x: np.ndarray) -> dict:
+        m = spiral_coverage(x, bins=cfg.bins)
+        return {k: m[k] for k in COVERAGE}
+    return score
 
 
-def train_one(cfg: dict, data, beta: float, seed, device: str = "auto", progress: bool = True, record_at=None):
-    """One GAN/MINEGAN run with this experiment's networks and optimiser (a list of runs for lists of
-    data sets and seeds, trained as one stacked model)."""
-    return train_gan(data, beta=beta, steps=cfg["steps"], clip=cfg["clip"], batch_size=cfg["batch_size"],
-                     lr=cfg["lr"], record_at=_record_points(cfg) if record_at is None else record_at,
-                     n_record=cfg["n_samples"], g_hidden=cfg["g_hidden"], d_hidden=cfg["d_hidden"],
-                     t_hidden=cfg["t_hidden"], device=device, seed=seed, progress=progress)
+def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, progress: bool = True) -> list[dict]:
+    """Train one model for every seed at once, each on its own data set; one kept record per seed
+    (:func:`minelib.experiments.toy_gan.keep`: samples, coverage per recorded iteration, history, settings)."""
+    data = [swiss_roll(cfg.n_data, seed=(seed, s))[0] for s in range(cfg.seeds)]
+    runs = toy_gan.train(cfg, data, unit.params["beta"], cfg.clip, replicate_seeds(seed, cfg.seeds),
+                         toy_gan.record_points(cfg.steps, cfg.curve_every, cfg.snapshots), device, progress)
+    return [toy_gan.keep(r, _score(cfg)) for r in runs]
 
 
-def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
-    """Train the GAN and MINEGAN for every seed.
-
-    Returns ``{"samples": {(model, seed, iteration): (n_samples, 2) array}, "coverage": DataFrame(model,
+def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
+    """Returns ``{"samples": {(model, seed, iteration): (n_samples, 2) array}, "coverage": DataFrame(model,
     seed, step, coverage, on_arc_percent), "history": DataFrame(model, seed, <train_gan history>),
     "data": (n_samples, 2) data points, "data_coverage": {...}, "snapshots": [...], "clip": bool,
-    "settings": {...}}``.
-    """
-    samples, cover, hist, train_settings = {}, [], [], {}
-    seeds = range(cfg["seeds"])
-    data = [swiss_roll(cfg["n_data"], seed=(seed, s))[0] for s in seeds]
-    for model, beta in zip(MODELS, (0.0, cfg["beta"])):
-        # All seeds of one model train at once, as one stacked model (minelib.ensemble).
-        for s, r in zip(seeds, train_one(cfg, data, beta, [seed * 1000 + s for s in seeds], device, progress)):
-            train_settings[f"{model}_seed{s}"] = {**r.settings, "seconds": round(r.seconds, 2)}
-            for step, x in r.samples.items():
-                samples[(model, s, step)] = x
-                m = spiral_coverage(x, bins=cfg["bins"])
-                cover.append((model, s, step, m["coverage"], m["on_arc_percent"]))
-            hist.append(r.history.assign(model=model, seed=s))
-    ref, _ = swiss_roll(cfg["n_samples"], seed=(seed, 999_999))
-    ref_m = spiral_coverage(ref, bins=cfg["bins"])
-    history = pd.concat(hist, ignore_index=True)
-    return {"samples": samples,
-            "coverage": pd.DataFrame(cover, columns=["model", "seed", "step", "coverage", "on_arc_percent"]),
-            "history": history[["model", "seed", *history.columns[:-2]]],
-            "data": ref, "data_coverage": {k: ref_m[k] for k in ("coverage", "on_arc_percent")},
-            "snapshots": list(cfg["snapshots"]), "clip": bool(cfg["clip"]), "settings": train_settings}
+    "settings": {...}}``."""
+    runs = [(model, s, r) for model in MODELS for s, r in enumerate(parts[model])]
+    ref, _ = swiss_roll(cfg.n_samples, seed=(seed, 999_999))
+    ref_m = spiral_coverage(ref, bins=cfg.bins)
+    return {"samples": {(model, s, step): x for model, s, r in runs for step, x in r["samples"].items()},
+            "coverage": pd.DataFrame([(model, s, step, m["coverage"], m["on_arc_percent"])
+                                      for model, s, r in runs for step, m in r["scores"].items()],
+                                     columns=["model", "seed", "step", *COVERAGE]),
+            "history": toy_gan.histories(runs),
+            "data": ref, "data_coverage": {k: ref_m[k] for k in COVERAGE},
+            "snapshots": cfg.snapshots, "clip": bool(cfg.clip),
+            "settings": {f"{model}_seed{s}": r["settings"] for model, s, r in runs}}
 
 
 def summary(result: dict) -> pd.DataFrame:
@@ -114,6 +125,7 @@ def _snapshots(result: dict) -> list[int]:
 
 
 def metrics(result: dict) -> dict:
+    """Coverage and on-arc share of both models at the first and last snapshot, and the data's own."""
     s = summary(result)
     first, last = s["step"].min(), s["step"].max()
     out = {"data_coverage": result["data_coverage"]["coverage"],
@@ -151,6 +163,7 @@ def invariants(result: dict) -> list[str]:
 
 
 def claims(result: dict, profile: str) -> list[dict]:
+    """The paper's claims (Fig 3), judged under ``quick`` and ``paper`` (not under ``smoke``)."""
     from ..results import claim
 
     m = metrics(result)
@@ -210,31 +223,22 @@ def plot_step(result: dict, step: int, seed: int = 0):
     return fig
 
 
+
 def plot_coverage(result: dict):
     """Coverage and share of samples on the arc against iteration (mean and sd over seeds), data as a line."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    c = result["coverage"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for ax, col, label, ref in ((axes[0], "coverage", "occupied arc-length bins (of 100)", "coverage"),
-                                (axes[1], "on_arc_percent", "% of samples within 0.3 of the arc", "on_arc_percent")):
-        sns.lineplot(data=c, x="step", y=col, hue="model", hue_order=list(MODELS), errorbar="sd", marker="o", ax=ax)
-        ax.axhline(result["data_coverage"][ref], color="black", ls="--", lw=1, label="data")
-        ax.set(xlabel="iteration", ylabel=label)
-        ax.legend()
-    fig.tight_layout()
-    return fig
+    panels = [("coverage", "occupied arc-length bins (of 100)"),
+              ("on_arc_percent", "% of samples within 0.3 of the arc")]
+    return toy_gan.plot_against_iteration(result["coverage"], panels, result["data_coverage"], figsize=(11, 3.8))
 
 
 def explore(beta: float = 1.0, iterations: int = 1000, profile: str = "quick", seed: int = 0):
-    """Train one model for the notebook's widget and show its samples over the data."""
+    """Train one model for the notebook's widget (the networks of ``profile``) and show its samples over the data."""
     import matplotlib.pyplot as plt
 
-    cfg = settings(profile, steps=int(iterations), snapshots=[int(iterations)])
-    data, _ = swiss_roll(cfg["n_data"], seed=seed)
-    r = train_one(cfg, data, float(beta), seed, record_at=[int(iterations)], progress=True)
-    x = r.samples[int(iterations)]
+    cfg = common.settings(sys.modules[__name__], profile, steps=int(iterations))
+    data, _ = swiss_roll(cfg.n_data, seed=seed)
+    r = toy_gan.train(cfg, data, float(beta), cfg.clip, seed, record_at=[cfg.steps], progress=True)
+    x = r.samples[cfg.steps]
     m = spiral_coverage(x)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.scatter(data[:2000, 0], data[:2000, 1], s=2, color="0.75")

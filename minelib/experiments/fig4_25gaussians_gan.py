@@ -1,23 +1,31 @@
 """Fig 4: GAN vs MINEGAN on the 25-Gaussian grid, with the mode table the paper lacks and the
 adaptive-clipping ablation of appendix 6.3.
 
-PAPER_SPEC sections 5 and 10. Each seed trains the GAN (beta 0) and MINEGAN (beta 1, clipped) on its
-own 100k-point data set; the final samples are scored with the mode metrics of
-:func:`minelib.metrics.grid_mode_metrics` (modes covered of 25, % high quality, reverse KL). The
-ablation trains MINEGAN with beta in ``ablation_betas``, with and without clipping, and keeps both
-gradient norms at every iteration (a run of the main grid is reused where it is the same run).
+Settings in ``docs/settings.md`` (the networks and optimiser of Fig 3). Each seed trains the GAN
+(beta 0) and MINEGAN (beta 1, clipped) on its own 100k-point data set; the final samples are scored
+with the mode metrics of :func:`minelib.metrics.grid_mode_metrics` (modes covered of 25, % high
+quality, reverse KL). The ablation trains MINEGAN with beta in ``ablation_betas``, with and without
+clipping, and keeps both gradient norms at every iteration.
+
+A unit of work is one stacked training: a (beta, clip) setting on a list of seeds. A (beta, clip,
+seed) run is trained once: the ablation's clipped beta-1 runs are the main grid's MINEGAN runs, the
+same unit read by both the mode table and the ablation.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import sys
 
 import numpy as np
 import pandas as pd
 
-from ..gan import train_gan
 from ..metrics import grid_mode_metrics
 from ..toy2d import GRID_MEANS, grid_gaussians
-from . import common
+from . import common, toy_gan
+from .protocol import Unit, replicate_seeds
+from .settings import check_profiles, setting
+from .toy_gan import MODELS
 
 NAME = "fig4_25gaussians_gan"
 TITLE = "Fig 4: GAN vs MINEGAN on 25 Gaussians, with mode metrics and the clipping ablation"
@@ -26,114 +34,130 @@ PAPER_CLAIM = ("On the 25-Gaussian grid the GAN drops modes while MINEGAN captur
                "overwhelm the adversarial one and the generator ignores the discriminator.")
 DATA_SOURCE = ("synthetic 25-Gaussian grid: uniform mixture, means on {-4,-2,0,2,4}^2, std 0.05 "
                "(numpy default_rng, seeded)")
-MODELS = ("GAN", "MINEGAN")
 METRICS = ("modes", "hq_percent", "reverse_kl")
 
-PROFILES = {
+
+@dataclasses.dataclass(frozen=True)
+class Settings(toy_gan.ToyGANSettings):
+    """Fig 4's settings; the defaults are the paper profile."""
+
+    steps: int = setting(5_000, "DEF, as Fig 3 (the paper gives none for Fig 4)",
+                         "training iterations (one D, one T and one G step each)", low=1)
+    n_data: int = setting(100_000, "PAC", "data points per seed (minibatches drawn with replacement)", low=1)
+    n_samples: int = setting(2_500, "DEF", "generator samples kept at each recorded iteration (KDE and metrics)",
+                             low=2)
+    curve_every: int = setting(500, "DEF", "iterations between the samples of the metric curves", low=1)
+    ablation: bool = setting(True, "PAPER app. 6.3", "also run the clipping ablation (MINEGAN with and without "
+                                                     "clipping for each of ablation_betas)")
+    ablation_betas: tuple[float, ...] = setting((1.0, 10.0), "DEF (app. 6.3 gives no values)",
+                                                "MI weights of the ablation", low=0.0)
+    ablation_seeds: int = setting(3, "DEF", "seeds of each ablation setting (shared with the main grid where the "
+                                            "run is the same)", low=1)
+
+
+PROFILES = check_profiles(Settings, {
+    "paper": {},
     # Seconds on a CPU: proves the notebook runs end to end; too short to judge anything.
-    "smoke": dict(seeds=1, steps=30, beta=1.0, clip=True, lr=1e-3, batch_size=100, g_hidden=[32, 32],
-                  d_hidden=[32, 32, 32], t_hidden=[32, 32, 32], n_data=2_000, n_samples=500,
-                  ablation=True, ablation_betas=[1.0, 10.0], ablation_seeds=1, curve_every=10),
+    "smoke": dict(seeds=1, steps=30, lr=1e-3, g_hidden=(32, 32), d_hidden=(32, 32, 32), t_hidden=(32, 32, 32),
+                  n_data=2_000, n_samples=500, ablation_seeds=1, curve_every=10),
     # Minutes on 2 CPU cores: narrower networks (128 wide), a 10x larger step size, 3000 iterations
-    # [DEF]; 3 seeds for the table, one for the ablation.
-    "quick": dict(seeds=3, steps=3_000, beta=1.0, clip=True, lr=1e-3, batch_size=100, g_hidden=[128, 128],
-                  d_hidden=[128, 128, 128], t_hidden=[128, 128, 128], n_data=100_000, n_samples=2_500,
-                  ablation=True, ablation_betas=[1.0, 10.0], ablation_seeds=1, curve_every=500),
-    # PAPER_SPEC 5 and 10: the networks and optimiser of Fig 3, 5000 iterations, KDE of 2500 samples,
-    # 5 seeds; the ablation (beta 1 and 10, with and without clipping) on 3 seeds [DEF].
-    "paper": dict(seeds=5, steps=5_000, beta=1.0, clip=True, lr=1e-4, batch_size=100, g_hidden=[500, 500],
-                  d_hidden=[400, 400, 400], t_hidden=[400, 400, 400], n_data=100_000, n_samples=2_500,
-                  ablation=True, ablation_betas=[1.0, 10.0], ablation_seeds=3, curve_every=500),
-}
+    # (our choice); 3 seeds for the table, one for the ablation.
+    "quick": dict(seeds=3, steps=3_000, lr=1e-3, g_hidden=(128, 128), d_hidden=(128, 128, 128),
+                  t_hidden=(128, 128, 128), ablation_seeds=1),
+})
 PAPER = {"gan_modes": "fewer than 25 (figure only)", "minegan_modes": "25 (\"captures all the modes\", figure only)",
          "ablation_beta10_noclip_hq_percent": "lower than with clipping: G chases MI, ignores D (appendix 6.3, "
                                               "no numbers)"}
 
 
-def settings(profile: str, **overrides) -> dict:
-    """This figure's settings for ``profile`` with overrides applied (None means keep)."""
-    return common.settings(PROFILES, profile, **overrides)
+def trainings(cfg: Settings) -> list[tuple[str, float, bool, tuple[int, ...]]]:
+    """Every stacked training, in order, as ``(role, beta, clip, seeds)``: the main grid's GAN (beta 0) and
+    MINEGAN on seeds ``0 .. seeds - 1``, then each ablation (beta, clip) on those of its seeds ``0 ..
+    ablation_seeds - 1`` that no earlier training ran (role ``"main"`` or ``"ablation"``)."""
+    wanted = [("main", 0.0, cfg.clip, range(cfg.seeds)), ("main", cfg.beta, cfg.clip, range(cfg.seeds))]
+    if cfg.ablation:
+        wanted += [("ablation", beta, clip, range(cfg.ablation_seeds))
+                   for beta in cfg.ablation_betas for clip in (True, False)]
+    out, done = [], set()
+    for role, beta, clip, seeds in wanted:
+        missing = tuple(s for s in seeds if (beta, clip, s) not in done)
+        if missing:
+            out.append((role, beta, clip, missing))
+            done.update((beta, clip, s) for s in missing)
+    return out
 
 
-def train_one(cfg: dict, data, beta: float, clip: bool, seed, device: str = "auto", progress: bool = True,
-              steps: int | None = None):
-    """One GAN/MINEGAN run with this experiment's networks and optimiser; samples kept every ``curve_every``.
-
-    Lists of data sets and seeds give a list of runs, trained at once as one stacked model."""
-    steps = cfg["steps"] if steps is None else int(steps)
-    record = sorted(set(range(0, steps + 1, cfg["curve_every"])) | {steps})
-    return train_gan(data, beta=beta, steps=steps, clip=clip, batch_size=cfg["batch_size"], lr=cfg["lr"],
-                     record_at=record, n_record=cfg["n_samples"], g_hidden=cfg["g_hidden"],
-                     d_hidden=cfg["d_hidden"], t_hidden=cfg["t_hidden"], device=device, seed=seed,
-                     progress=progress)
+def units(cfg: Settings) -> list[Unit]:
+    """One unit per stacked training of :func:`trainings`, keyed by its (beta, clip, seeds)."""
+    return [Unit(f"beta{beta!r}-{'clip' if clip else 'noclip'}-seeds{'_'.join(map(str, seeds))}",
+                 {"role": role, "beta": beta, "clip": clip, "seeds": list(seeds)})
+            for role, beta, clip, seeds in trainings(cfg)]
 
 
 def _score(x: np.ndarray) -> dict:
+    """The mode metrics of a batch of samples (:func:`minelib.metrics.grid_mode_metrics`)."""
     m = grid_mode_metrics(x)
     return {k: m[k] for k in METRICS}
 
 
-def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
-    """Train the GAN and MINEGAN for every seed, then the clipping ablation.
+def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, progress: bool = True) -> list[dict]:
+    """Train one (beta, clip) setting for the unit's seeds at once, each on its own data set; one kept
+    record per seed (:func:`minelib.experiments.toy_gan.keep`: samples and mode metrics every
+    ``curve_every`` iterations, history, settings)."""
+    seeds = unit.params["seeds"]
+    data = [grid_gaussians(cfg.n_data, seed=(seed, s))[0] for s in seeds]
+    run_seeds = replicate_seeds(seed, max(seeds) + 1)
+    runs = toy_gan.train(cfg, data, unit.params["beta"], unit.params["clip"], [run_seeds[s] for s in seeds],
+                         toy_gan.record_points(cfg.steps, cfg.curve_every), device, progress)
+    return [toy_gan.keep(r, _score) for r in runs]
 
-    Returns ``{"samples": {(model, seed): final (n_samples, 2) array}, "modes": DataFrame(model, seed,
+
+def _ablation(cfg: Settings, runs: dict) -> tuple[list[dict], pd.DataFrame, dict]:
+    """The ablation's rows (final metrics and how the two gradients compared), gradient norms and final
+    samples per (beta, clip, seed), from the kept runs."""
+    rows, norms, samples = [], [], {}
+    cols = ["beta", "clip", "seed", "step", "norm_u", "norm_m", "norm_a"]
+    for beta in cfg.ablation_betas if cfg.ablation else ():
+        for clip in (True, False):
+            for s in range(cfg.ablation_seeds):
+                r = runs[(beta, clip, s)]
+                h = r["history"]
+                samples[(beta, clip, s)] = r["samples"][cfg.steps]
+                rows.append({"beta": beta, "clip": clip, "seed": s, **r["scores"][cfg.steps],
+                             "max_ratio": float((h.norm_a / h.norm_u).max()),
+                             "median_mi_to_adv": float((h.norm_m / h.norm_u).median()),
+                             "steps_capped": int((h.norm_m > h.norm_u).sum())})
+                norms.append(h[["step", "norm_u", "norm_m", "norm_a"]].assign(beta=beta, clip=clip, seed=s))
+    norms = pd.concat(norms, ignore_index=True)[cols] if norms else pd.DataFrame(columns=cols)
+    return rows, norms, samples
+
+
+def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
+    """Returns ``{"samples": {(model, seed): final (n_samples, 2) array}, "modes": DataFrame(model, seed,
     modes, hq_percent, reverse_kl), "curves": DataFrame(model, seed, step, <metrics>), "history":
     DataFrame(model, seed, <train_gan history>), "ablation": DataFrame(beta, clip, seed, <metrics>,
     max_ratio, steps_capped), "norms": DataFrame(beta, clip, seed, step, norm_u, norm_m, norm_a),
     "ablation_samples": {(beta, clip, seed): array}, "data": (n_samples, 2), "data_modes": {...},
-    "settings": {...}}``.
-    """
-    samples, rows, curves, hist, train_settings, runs = {}, [], [], [], {}, {}
-    datasets = {}
-
-    def data_for(s):
-        if s not in datasets:
-            datasets[s] = grid_gaussians(cfg["n_data"], seed=(seed, s))[0]
-        return datasets[s]
-
-    def train(beta, clip, seeds):
-        """All ``seeds`` of one setting at once, as one stacked model (minelib.ensemble)."""
-        out = train_one(cfg, [data_for(s) for s in seeds], beta, clip, [seed * 1000 + s for s in seeds], device,
-                        progress)
-        runs.update({(beta, bool(clip), s): r for s, r in zip(seeds, out)})
-        return out
-
-    for model, beta in zip(MODELS, (0.0, cfg["beta"])):
-        for s, r in zip(range(cfg["seeds"]), train(beta, cfg["clip"], list(range(cfg["seeds"])))):
-            train_settings[f"{model}_seed{s}"] = {**r.settings, "seconds": round(r.seconds, 2)}
-            samples[(model, s)] = r.samples[cfg["steps"]]
-            rows.append({"model": model, "seed": s, **_score(r.samples[cfg["steps"]])})
-            curves += [{"model": model, "seed": s, "step": step, **_score(x)} for step, x in r.samples.items()]
-            hist.append(r.history.assign(model=model, seed=s))
-
-    ab_rows, norms, ab_samples = [], [], {}
-    if cfg["ablation"]:
-        for beta in cfg["ablation_betas"]:
-            for clip in (True, False):
-                missing = [s for s in range(cfg["ablation_seeds"]) if (float(beta), clip, s) not in runs]
-                for s, r in zip(missing, train(float(beta), clip, missing) if missing else []):
-                    train_settings[f"ablation_beta{beta:g}_{'clip' if clip else 'noclip'}_seed{s}"] = {
-                        **r.settings, "seconds": round(r.seconds, 2)}
-                for s in range(cfg["ablation_seeds"]):
-                    r = runs[(float(beta), clip, s)]
-                    h = r.history
-                    x = r.samples[cfg["steps"]]
-                    ab_samples[(float(beta), clip, s)] = x
-                    ab_rows.append({"beta": float(beta), "clip": clip, "seed": s, **_score(x),
-                                    "max_ratio": float((h.norm_a / h.norm_u).max()),
-                                    "median_mi_to_adv": float((h.norm_m / h.norm_u).median()),
-                                    "steps_capped": int((h.norm_m > h.norm_u).sum())})
-                    norms.append(h[["step", "norm_u", "norm_m", "norm_a"]].assign(beta=float(beta), clip=clip, seed=s))
-
-    ref = grid_gaussians(cfg["n_samples"], seed=(seed, 999_999))[0]
-    history = pd.concat(hist, ignore_index=True)
-    norms = (pd.concat(norms, ignore_index=True)[["beta", "clip", "seed", "step", "norm_u", "norm_m", "norm_a"]]
-             if norms else pd.DataFrame(columns=["beta", "clip", "seed", "step", "norm_u", "norm_m", "norm_a"]))
-    return {"samples": samples, "modes": pd.DataFrame(rows), "curves": pd.DataFrame(curves),
-            "history": history[["model", "seed", *history.columns[:-2]]],
+    "settings": {...}}``."""
+    runs = {(u.params["beta"], u.params["clip"], s): r for u in units(cfg) for s, r in zip(u.params["seeds"],
+                                                                                          parts[u.key])}
+    main = [(model, s, runs[(beta, cfg.clip, s)]) for model, beta in zip(MODELS, (0.0, cfg.beta))
+            for s in range(cfg.seeds)]
+    settings = {f"{model}_seed{s}": r["settings"] for model, s, r in main}
+    for u in units(cfg):
+        if u.params["role"] == "ablation":
+            tag = f"ablation_beta{u.params['beta']:g}_{'clip' if u.params['clip'] else 'noclip'}"
+            settings.update({f"{tag}_seed{s}": r["settings"] for s, r in zip(u.params["seeds"], parts[u.key])})
+    ab_rows, norms, ab_samples = _ablation(cfg, runs)
+    ref = grid_gaussians(cfg.n_samples, seed=(seed, 999_999))[0]
+    return {"samples": {(model, s): r["samples"][cfg.steps] for model, s, r in main},
+            "modes": pd.DataFrame([{"model": model, "seed": s, **r["scores"][cfg.steps]} for model, s, r in main]),
+            "curves": pd.DataFrame([{"model": model, "seed": s, "step": step, **score}
+                                    for model, s, r in main for step, score in r["scores"].items()]),
+            "history": toy_gan.histories(main),
             "ablation": pd.DataFrame(ab_rows), "norms": norms, "ablation_samples": ab_samples,
-            "data": ref, "data_modes": _score(ref), "clip": bool(cfg["clip"]), "steps": cfg["steps"],
-            "settings": train_settings}
+            "data": ref, "data_modes": _score(ref), "clip": bool(cfg.clip), "steps": cfg.steps,
+            "settings": settings}
 
 
 def summary(result: dict) -> pd.DataFrame:
@@ -159,6 +183,7 @@ def ablation_summary(result: dict) -> pd.DataFrame:
 
 
 def metrics(result: dict) -> dict:
+    """The mode table's means and stds per model, the data's values, and the ablation's per (beta, clip)."""
     t = summary(result).set_index("model")
     out = {}
     for model in (*MODELS, "data"):
@@ -211,6 +236,7 @@ def invariants(result: dict) -> list[str]:
 
 
 def claims(result: dict, profile: str) -> list[dict]:
+    """The paper's claims (Fig 4, appendix 6.3), judged under ``quick`` and ``paper`` (not under ``smoke``)."""
     from ..results import claim
 
     m = metrics(result)
@@ -276,18 +302,8 @@ def plot(result: dict, seed: int = 0):
 
 def plot_curves(result: dict):
     """Mode metrics against iteration, mean and sd over seeds."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    c = result["curves"]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    for ax, k, label in zip(axes, METRICS, ("modes covered (of 25)", "% high-quality samples", "reverse KL (nats)")):
-        sns.lineplot(data=c, x="step", y=k, hue="model", hue_order=list(MODELS), errorbar="sd", marker="o", ax=ax)
-        ax.axhline(result["data_modes"][k], color="black", ls="--", lw=1, label="data")
-        ax.set(xlabel="iteration", ylabel=label)
-        ax.legend()
-    fig.tight_layout()
-    return fig
+    panels = list(zip(METRICS, ("modes covered (of 25)", "% high-quality samples", "reverse KL (nats)")))
+    return toy_gan.plot_against_iteration(result["curves"], panels, result["data_modes"], figsize=(14, 3.6))
 
 
 def plot_clipping(result: dict, seed: int = 0, smooth: int = 50):
@@ -319,13 +335,14 @@ def plot_clipping(result: dict, seed: int = 0, smooth: int = 50):
 
 
 def explore(beta: float = 1.0, iterations: int = 1000, clip: bool = True, profile: str = "quick", seed: int = 0):
-    """Train one model for the notebook's widget and show the KDE of its samples with the mode metrics."""
+    """Train one model for the notebook's widget (the networks of ``profile``) and show the KDE of its samples
+    with the mode metrics."""
     import matplotlib.pyplot as plt
 
-    cfg = settings(profile, steps=int(iterations), curve_every=int(iterations))
-    data = grid_gaussians(cfg["n_data"], seed=seed)[0]
-    r = train_one(cfg, data, float(beta), bool(clip), seed)
-    x = r.samples[int(iterations)]
+    cfg = common.settings(sys.modules[__name__], profile, steps=int(iterations))
+    data = grid_gaussians(cfg.n_data, seed=seed)[0]
+    r = toy_gan.train(cfg, data, float(beta), bool(clip), seed, record_at=[cfg.steps], progress=True)
+    x = r.samples[cfg.steps]
     s = _score(x)
     fig, ax = plt.subplots(figsize=(4.8, 4.8))
     _kde(ax, x, f"beta = {beta:g}{', clipped' if clip and beta > 0 else ''}, {iterations} it.: "

@@ -1,20 +1,27 @@
-"""Fig 5: ALI, ALICE (L2), ALICE (adversarial) and ALI+MINE on the 25-Gaussian grid.
+"""Fig 5: ALI, ALICE (L2), ALICE (adversarial) and ALI+MINE on the 25-Gaussian grid (paper §4.3, Fig 5).
 
-PAPER_SPEC section 6. Every model trains with the one loop :func:`minelib.bidirectional.train_bidirectional`
-on the same data and seed: F, G and the discriminators 2 x 256 ReLU MLPs, T 3 x 400 ELU, Adam 1e-3 with
-beta1 0.5, batch 128, encoder ``F(x) + eps`` with ``eps ~ N(0, I_2)``. Scores on held-out data: the
-reconstruction MSE ``mean |x - G(F(x) + eps)|^2`` and the modes covered by 2,500 samples ``G(z)``
-(:func:`minelib.metrics.grid_mode_metrics`: a mode is covered by a sample within 3 std of its mean).
+Every model trains with the one loop :func:`minelib.bidirectional.train_bidirectional` on the same data and seed:
+F, G and the discriminators 2 x 256 ReLU MLPs, T 3 x 400 ELU, Adam 1e-3 with beta1 0.5, batch 128 (ALICE's toy
+settings), encoder ``F(x) + eps`` with ``eps ~ N(0, I_2)`` (eq. 23). Every setting and its source is in
+``docs/settings.md``. Scores on held-out data: the reconstruction MSE ``mean |x - G(F(x) + eps)|^2`` and the modes
+covered by 2,500 samples ``G(z)`` (:func:`minelib.metrics.grid_mode_metrics`: a mode is covered by a sample within
+3 std of its mean). One unit of work per model, its seeds trained at once as one stacked model.
 """
 from __future__ import annotations
+
+import dataclasses
+import sys
 
 import numpy as np
 import pandas as pd
 
-from ..bidirectional import VARIANT_NAMES, VARIANTS, encode, reconstruct, sample, toy_networks, train_bidirectional
+from ..bidirectional import VARIANT_NAMES, encode, toy_networks
 from ..metrics import grid_mode_metrics
 from ..toy2d import grid_gaussians
+from . import _bidirectional as bi
 from . import common
+from .protocol import Unit, replicate_seeds
+from .settings import check_profiles, make, setting
 
 NAME = "fig5_ali_reconstructions"
 TITLE = "Fig 5: reconstructions, samples and embeddings of ALI, ALICE (L2), ALICE (A) and ALI+MINE on 25 Gaussians"
@@ -23,67 +30,80 @@ PAPER_CLAIM = ("On the 25-Gaussian grid ALICE reconstructs best but drops modes 
                "figure only, no numbers).")
 DATA_SOURCE = ("synthetic 25-Gaussian grid: uniform mixture, means on {-4,-2,0,2,4}^2, std 0.05 "
                "(numpy default_rng, seeded)")
-MODELS = tuple(VARIANT_NAMES[v] for v in VARIANTS)
-KEYS = {VARIANT_NAMES[v]: v for v in VARIANTS}
+MODELS, KEYS = bi.MODELS, bi.KEYS
 
-_COMMON = dict(variants=list(VARIANTS), batch_size=128, lr=1e-3, adam_betas=[0.5, 0.999], enc_noise=1.0, lam=1.0,
-               adv_weight=0.1, beta=1.0, clip=True, n_test=2_500, n_samples=2_500)
-PROFILES = {
+
+@dataclasses.dataclass(frozen=True)
+class Settings(bi.BidirectionalSettings):
+    """Fig 5's settings; the defaults are the paper profile."""
+
+    seeds: int = setting(5, "DEF", "independent repetitions, trained as the members of one stacked model", low=1)
+    steps: int = setting(10_000, "DEF", "training iterations of every model", low=1)
+    batch_size: int = setting(128, "ALI", "minibatch size (ALICE's toy experiments)", low=2)
+    lr: float = setting(1e-3, "ALI", "Adam learning rate of every network (ALICE's toy experiments)", low=0.0,
+                        open_low=True)
+    hidden: tuple[int, ...] = setting((256, 256), "ALI", "hidden widths of F, G and every discriminator (ReLU)", low=1)
+    t_hidden: tuple[int, ...] = setting((400, 400, 400), "DEF", "hidden widths of the statistics network T on "
+                                        "[x, z] (ELU)", low=1)
+    n_data: int = setting(100_000, "DEF", "training points of each seed's data set", low=1)
+    n_test: int = setting(2_500, "DEF", "held-out points reconstructed and embedded", low=1)
+    n_samples: int = setting(2_500, "DEF", "samples G(z) whose modes are counted", low=1)
+
+
+PROFILES = check_profiles(Settings, {
+    "paper": {},
     # Seconds on a CPU: proves the notebook runs end to end; too short to judge anything.
-    "smoke": dict(_COMMON, seeds=1, steps=30, hidden=[32, 32], t_hidden=[32, 32, 32], n_data=2_000),
-    # Minutes on one CPU thread: 128-wide networks and 1,500 iterations, 2 seeds [DEF].
-    "quick": dict(_COMMON, seeds=2, steps=1_500, hidden=[128, 128], t_hidden=[128, 128, 128], n_data=100_000),
-    # PAPER_SPEC 6: 2 x 256 networks, T 3 x 400, 10,000 iterations [DEF], 5 seeds.
-    "paper": dict(_COMMON, seeds=5, steps=10_000, hidden=[256, 256], t_hidden=[400, 400, 400], n_data=100_000),
-}
+    "smoke": dict(seeds=1, steps=30, hidden=(32, 32), t_hidden=(32, 32, 32), n_data=2_000),
+    # Minutes on one CPU thread: 128-wide networks and 1,500 iterations, 2 seeds.
+    "quick": dict(seeds=2, steps=1_500, hidden=(128, 128), t_hidden=(128, 128, 128)),
+})
 PAPER = {"ali": "poor reconstructions (figure only)", "alice": "best reconstructions, drops modes (figure only)",
          "ali_mine": "good reconstructions, best mode coverage (figure only)"}
 
 
-def settings(profile: str, **overrides) -> dict:
-    """This figure's settings for ``profile`` with overrides applied (None means keep)."""
-    return common.check_members(common.settings(PROFILES, profile, **overrides), "variants", VARIANTS)
+def units(cfg: Settings) -> list[Unit]:
+    """One unit per model of ``cfg.variants``, in that order (its seeds trained at once, as one stacked model)."""
+    return [Unit(v, {"variant": v}) for v in cfg.variants]
 
 
-def train_seeds(cfg: dict, data: list[np.ndarray], variant: str, seeds: list[int], device: str = "auto",
-                progress: bool = True):
-    """One model of this figure per seed (and its data set), trained at once as one stacked model."""
-    models = [toy_networks(variant, hidden=cfg["hidden"], t_hidden=cfg["t_hidden"], seed=s) for s in seeds]
-    return train_bidirectional(data, models, variant, cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                               adam_betas=tuple(cfg["adam_betas"]), enc_noise=cfg["enc_noise"], lam=cfg["lam"],
-                               adv_weight=cfg["adv_weight"], beta=cfg["beta"], clip=cfg["clip"], device=device,
-                               seed=seeds, progress=progress)
+def _test(cfg: Settings, seed: int, replicate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Replicate ``replicate``'s held-out points and their modes."""
+    return grid_gaussians(cfg.n_test, seed=(seed, replicate, 1))
 
 
-def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
-    """Train every variant, all seeds at once; score reconstructions and samples on held-out data.
-
-    Returns ``{"scores": DataFrame(model, seed, recon_mse, modes, hq_percent, reverse_kl, rec_modes, seconds),
-    "panels": {(model, seed): {"rec", "samples", "emb"}}, "test": (x, mode) of the first seed, "history":
-    DataFrame(model, seed, <train_bidirectional history>), "settings": {...}}``. ``seconds`` is a seed's share
-    of its stacked training's wall time, so the column sums to the time spent training.
-    """
+def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
+    """Train one model's seeds as one stacked model, each on its own data set; score each on held-out data.
+    ``seconds`` is a seed's share of the stacked training's wall time, so the column sums to the time spent."""
+    v = unit.params["variant"]
+    name, run_seeds = VARIANT_NAMES[v], replicate_seeds(seed, cfg.seeds)
+    data = [grid_gaussians(cfg.n_data, seed=(seed, s))[0] for s in range(cfg.seeds)]
+    models = [toy_networks(v, hidden=list(cfg.hidden), t_hidden=list(cfg.t_hidden), seed=rs) for rs in run_seeds]
+    runs = bi.train(cfg, data, models, v, run_seeds, device=device, progress=progress)
     rows, panels, hist, train_settings = [], {}, [], {}
-    run_seeds = [seed * 1000 + s for s in range(cfg["seeds"])]
-    data = [grid_gaussians(cfg["n_data"], seed=(seed, s))[0] for s in range(cfg["seeds"])]
-    tests = [grid_gaussians(cfg["n_test"], seed=(seed, s, 1)) for s in range(cfg["seeds"])]
-    for v in cfg["variants"]:
-        name = VARIANT_NAMES[v]
-        for s, (run_seed, (x_test, _), r) in enumerate(zip(run_seeds, tests,
-                                                           train_seeds(cfg, data, v, run_seeds, device, progress))):
-            rec = reconstruct(r.model, x_test, noise=cfg["enc_noise"], seed=run_seed)
-            smp = sample(r.model, cfg["n_samples"], seed=run_seed + 1)
-            emb = encode(r.model, x_test, noise=0.0)
-            m, mr = grid_mode_metrics(smp), grid_mode_metrics(rec)
-            rows.append({"model": name, "seed": s, "recon_mse": float(((rec - x_test) ** 2).sum(1).mean()),
-                         "modes": m["modes"], "hq_percent": m["hq_percent"], "reverse_kl": m["reverse_kl"],
-                         "rec_modes": mr["modes"], "seconds": r.seconds / cfg["seeds"]})
-            panels[(name, s)] = {"rec": rec, "samples": smp, "emb": emb}
-            hist.append(r.history.assign(model=name, seed=s))
-            train_settings[f"{v}_seed{s}"] = {**r.settings, "seconds": round(r.seconds, 2)}
-    history = pd.concat(hist, ignore_index=True)
-    return {"scores": pd.DataFrame(rows), "panels": panels, "test": tests[0],
-            "history": history[["model", "seed", *history.columns[:-2]]], "settings": train_settings}
+    for s, (run_seed, r) in enumerate(zip(run_seeds, runs)):
+        x_test = _test(cfg, seed, s)[0]
+        rec, smp = bi.outputs(cfg, r.model, x_test, run_seed)
+        emb = encode(r.model, x_test, noise=0.0)
+        m, mr = grid_mode_metrics(smp), grid_mode_metrics(rec)
+        rows.append({"model": name, "seed": s, "recon_mse": float(((rec - x_test) ** 2).sum(1).mean()),
+                     "modes": m["modes"], "hq_percent": m["hq_percent"], "reverse_kl": m["reverse_kl"],
+                     "rec_modes": mr["modes"], "seconds": r.seconds / cfg.seeds})
+        panels[(name, s)] = {"rec": rec, "samples": smp, "emb": emb}
+        h, st = bi.run_record(v, s, r)
+        hist.append(h)
+        train_settings.update(st)
+    return {"rows": rows, "panels": panels, "history": hist, "settings": train_settings}
+
+
+def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
+    """Returns ``{"scores": DataFrame(model, seed, recon_mse, modes, hq_percent, reverse_kl, rec_modes, seconds),
+    "panels": {(model, seed): {"rec", "samples", "emb"}}, "test": (x, mode) of the first seed, "history":
+    DataFrame(model, seed, <train_bidirectional history>), "settings": {...}}``, models in ``cfg.variants`` order."""
+    ordered = [parts[u.key] for u in units(cfg)]
+    return {"scores": pd.DataFrame([r for p in ordered for r in p["rows"]]),
+            "panels": {k: v for p in ordered for k, v in p["panels"].items()}, "test": _test(cfg, seed, 0),
+            "history": bi.history_frame([h for p in ordered for h in p["history"]]),
+            "settings": {k: v for p in ordered for k, v in p["settings"].items()}}
 
 
 def summary(result: dict) -> pd.DataFrame:
@@ -96,6 +116,7 @@ def summary(result: dict) -> pd.DataFrame:
 
 
 def metrics(result: dict) -> dict:
+    """The record's metrics: per model the means of the summary's scores and the std of MSE and modes."""
     out = {}
     for _, r in summary(result).iterrows():
         k = KEYS[r["model"]]
@@ -109,19 +130,14 @@ def metrics(result: dict) -> dict:
 
 def invariants(result: dict) -> list[str]:
     """What must hold at any size; raises AssertionError otherwise. Returns a fixed description."""
-    sc, h = result["scores"], result["history"]
+    sc = result["scores"]
     assert (sc.groupby(["model", "seed"]).size() == 1).all(), "one score row per (model, seed)"
     assert np.isfinite(sc["recon_mse"]).all() and (sc["recon_mse"] >= 0).all(), "reconstruction MSE finite, >= 0"
     assert sc["modes"].between(0, 25).all() and sc["rec_modes"].between(0, 25).all(), "modes counted of 25"
-    assert np.isfinite(h[["d_loss", "g_loss"]].to_numpy()).all(), "training losses finite"
-    mine = h[h.model == "ALI+MINE"]
-    assert np.isfinite(mine["mi"]).all(), "ALI+MINE's I(X; Z) estimate finite"
-    assert (mine["norm_a"] <= mine["norm_u"] * (1 + 1e-5) + 1e-7).all(), "clipped MI gradient never exceeds |g_u|"
+    trained = bi.training_invariants(result["history"])
     for p in result["panels"].values():
         assert np.isfinite(p["rec"]).all() and np.isfinite(p["samples"]).all() and np.isfinite(p["emb"]).all()
-    return ["one finite, non-negative reconstruction MSE and a mode count in [0, 25] per model and seed",
-            "training losses finite; ALI+MINE's I(X; Z) estimate finite",
-            "adaptive clipping: the applied MI gradient's norm never exceeds the adversarial gradient's",
+    return ["one finite, non-negative reconstruction MSE and a mode count in [0, 25] per model and seed", *trained,
             "reconstructions, samples and embeddings are finite"]
 
 
@@ -131,8 +147,8 @@ def claims(result: dict, profile: str) -> list[dict]:
 
     s = summary(result).set_index("model")
     if set(s.index) != set(MODELS):
-        return [claim("ALI+MINE covers at least as many modes as both ALICE variants", None,
-                      "not judged: needs all four models")]
+        return bi.not_judged(["ALI+MINE covers at least as many modes as both ALICE variants"],
+                             "not judged: needs all four models")
     modes, mse = s["modes_mean"], s["recon_mse_mean"]
     n = int(s["seeds"].min())
     ctx = f"means over {n} seed(s), {result['settings'][next(iter(result['settings']))]['steps']} iterations."
@@ -181,7 +197,9 @@ def plot(result: dict, seed: int = 0):
 
 def explore(variant: str = "ali_mine", steps: int = 500, beta: float = 1.0, enc_noise: float = 1.0,
             clip: bool = True, seed: int = 0, device: str = "auto"):
-    """One small model for the notebook's widget: reconstructions, samples and embeddings."""
-    cfg = settings("quick", steps=steps, beta=beta, enc_noise=enc_noise, clip=clip, variants=[variant], seeds=1,
-                   n_data=20_000, n_test=1_000, n_samples=1_000)
-    return plot(run(cfg, device=device, seed=seed, progress=False))
+    """One small model for the notebook's widget: reconstructions, samples and embeddings (Fig 5's layout)."""
+    cfg = make(Settings, PROFILES, "quick", steps=steps, beta=beta, enc_noise=enc_noise, clip=clip,
+               variants=[variant], seeds=1, n_data=20_000, n_test=1_000, n_samples=1_000)
+    from .protocol import run  # not a name of this module: exp.run would read as the old API
+
+    return plot(run(sys.modules[__name__], cfg, device=device, seed=seed, progress=False))

@@ -1,0 +1,80 @@
+"""Fig 5's experiment module: settings, units (one per model, seeds stacked), a smoke run that resumes, the widget
+(training itself: tests/test_bidirectional.py)."""
+import time
+
+import matplotlib
+import numpy as np
+import pytest
+
+from minelib.experiments import fig5_ali_reconstructions as exp
+from minelib.experiments import run, settings
+from minelib.experiments.protocol import Unit
+
+matplotlib.use("Agg")
+
+
+@pytest.mark.parametrize("override,match", [
+    (dict(steps="many"), "'steps' must be an integer"),
+    (dict(lr=-1), "'lr' must be in"),
+    (dict(stepz=3), "unknown setting 'stepz'"),
+    (dict(variants=["ali", "vae"]), r"'variants\[1\]' must be one of"),
+    (dict(variants=["ali", "ali"]), "'variants' names a model twice"),
+    (dict(adam_betas=[0.5]), "'adam_betas' needs at least 2"),
+    (dict(adam_betas=[0.5, 1.0]), "'adam_betas' needs 2 entries"),
+    (dict(hidden=[]), "'hidden' needs at least 1"),
+    (dict(enc_noise=-0.5), "'enc_noise' must be in"),
+])
+def test_fig5_bad_overrides_fail_at_once_naming_the_key(override, match):
+    start = time.perf_counter()
+    with pytest.raises((TypeError, ValueError), match=match):
+        settings(exp, "smoke", **override)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_fig5_settings_of_the_profiles():
+    paper = settings(exp, "paper")
+    assert (paper.seeds, paper.steps, paper.batch_size, paper.lr, paper.adam_betas) == (5, 10_000, 128, 1e-3, (0.5, 0.999))
+    assert (paper.hidden, paper.t_hidden, paper.n_data, paper.n_test, paper.n_samples) == \
+        ((256, 256), (400, 400, 400), 100_000, 2_500, 2_500)
+    assert (paper.enc_noise, paper.lam, paper.adv_weight, paper.beta, paper.clip) == (1.0, 1.0, 0.1, 1.0, True)
+    quick, smoke = settings(exp, "quick"), settings(exp, "smoke")
+    assert (quick.seeds, quick.steps, quick.hidden, quick.n_data) == (2, 1_500, (128, 128), 100_000)
+    assert (smoke.seeds, smoke.steps, smoke.t_hidden, smoke.n_data) == (1, 30, (32, 32, 32), 2_000)
+
+
+def test_fig5_one_unit_per_model_in_the_order_asked():
+    assert exp.units(settings(exp, "smoke", variants=["ali_mine", "ali"])) == [
+        Unit("ali_mine", {"variant": "ali_mine"}), Unit("ali", {"variant": "ali"})]
+    assert [u.key for u in exp.units(settings(exp, "paper"))] == ["ali", "alice_l2", "alice_adv", "ali_mine"]
+
+
+def test_fig5_experiment_smoke_run_resumes_from_its_cache(tmp_path):
+    cfg = settings(exp, "smoke", steps=10, n_data=500, n_test=200, n_samples=200)
+    result = run(exp, cfg, device="cpu", progress=False, out_dir=tmp_path)
+    assert [u["status"] for u in result["units"]] == ["computed"] * 4
+    s = exp.summary(result)
+    assert list(s.model) == list(exp.MODELS)
+    assert len(exp.invariants(result)) == 4
+    claims = exp.claims(result, "smoke")
+    assert claims and all(c["held"] is None for c in claims)
+    assert {c["held"] for c in exp.claims(result, "quick")} <= {True, False}
+    m = exp.metrics(result)
+    assert {"recon_mse_ali", "modes_ali_mine"} <= set(m)
+    assert list(result["settings"]) == ["ali_seed0", "alice_l2_seed0", "alice_adv_seed0", "ali_mine_seed0"]
+    assert result["test"][0].shape == (200, 2) and list(result["history"].columns[:3]) == ["model", "seed", "step"]
+    exp.plot(result)
+    again = run(exp, cfg, device="cpu", progress=False, out_dir=tmp_path)
+    assert [u["status"] for u in again["units"]] == ["reused"] * 4
+    assert again["scores"].equals(result["scores"])
+    assert np.array_equal(again["panels"][("ALI+MINE", 0)]["emb"], result["panels"][("ALI+MINE", 0)]["emb"])
+
+
+def test_fig5_claims_need_all_four_models():
+    result = run(exp, settings(exp, "smoke", steps=3, n_data=300, n_test=100, n_samples=100,
+                               variants=["ali", "ali_mine"]), device="cpu", progress=False)
+    assert [c["held"] for c in exp.claims(result, "quick")] == [None]
+
+
+def test_fig5_explore_trains_one_model_for_the_widget():
+    fig = exp.explore(variant="ali", steps=3, device="cpu")
+    assert len(fig.axes) == 3 and fig.axes[0].get_title().startswith("ALI\n")
