@@ -10,35 +10,71 @@ cd "$ROOT"
 usage() {
   cat <<'EOF'
 Usage: ./reproduce.sh [options]          regenerate figures and tables, then REPORT.md
+       ./reproduce.sh --shard I/N [...]  compute the I-th of N shares of the units of work (a job array)
+       ./reproduce.sh --report [...]     rebuild REPORT.md from what is in the output folder
        ./reproduce.sh --test             pytest over tests/ and nbval over notebooks/ (smoke profile)
 
 Options:
   --profile smoke|quick|paper   budget of every experiment (default: quick)
-  --only NAME[,NAME...]         notebooks to run, names without .ipynb (default: all)
+  --only NAME[,NAME...]         notebooks (experiments) to run, names without .ipynb (default: all)
   --device auto|cpu|cuda        where to train (default: auto = CUDA when available)
   --out DIR                     output folder (default: results/<profile>)
+  --force                       recompute every unit of work, even those cached under DIR/cache/
+  --shard I/N                   only units, no notebooks and no report: every N-th unit, from the I-th
+  --report                      only rebuild DIR/REPORT.md (and .html) from DIR/results/
   --test                        run the test suite instead
   -h, --help                    this help
 
 Writes under the output folder: notebooks/ (executed), figures/ (PNG, PDF), results/<name>.json,
-REPORT.md. A failing notebook does not stop the others; the script then exits 1 and names it.
+cache/ (one file per unit of work), REPORT.md. A rerun reuses every cached unit whose settings,
+seed, device kind and library sources are unchanged, so a killed run resumes where it stopped.
+A failing notebook does not stop the others; the script then exits 1 and names it. Bad options
+exit 2 before anything is installed or run.
 EOF
 }
 
-profile=quick only="" device=auto out="" mode=run
+die() { echo "reproduce.sh: $*" >&2; echo "(see ./reproduce.sh --help)" >&2; exit 2; }
+# An option that takes a value must have one: given as the last argument, or followed by another
+# option, it is an error (a bare `shift 2` would loop forever on the last argument).
+need_value() { [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#--}" = "$2" ] || die "$1 needs a value"; }
+set_mode() { [ "$mode" = run ] || [ "$mode" = "$1" ] || die "--$mode and --$1 exclude each other"; mode=$1; }
+
+profile=quick only="" device=auto out="" mode=run force="" shard=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --profile) profile="${2:-}"; shift 2 ;;
-    --only) only="${2:-}"; shift 2 ;;
-    --device) device="${2:-}"; shift 2 ;;
-    --out) out="${2:-}"; shift 2 ;;
-    --test) mode=test; shift ;;
+    --profile) need_value "$@"; profile="$2"; shift 2 ;;
+    --only) need_value "$@"; only="$2"; shift 2 ;;
+    --device) need_value "$@"; device="$2"; shift 2 ;;
+    --out) need_value "$@"; out="$2"; shift 2 ;;
+    --shard) need_value "$@"; shard="$2"; set_mode shard; shift 2 ;;
+    --force) force=1; shift ;;
+    --report) set_mode report; shift ;;
+    --test) set_mode test; shift ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+    *) die "unknown option: $1" ;;
   esac
 done
-case "$profile" in smoke|quick|paper) ;; *) echo "--profile must be smoke, quick or paper; got '$profile'" >&2; exit 2 ;; esac
-case "$device" in auto|cpu|cuda|cuda:*) ;; *) echo "--device must be auto, cpu or cuda; got '$device'" >&2; exit 2 ;; esac
+case "$profile" in smoke|quick|paper) ;; *) die "--profile must be smoke, quick or paper; got '$profile'" ;; esac
+case "$device" in auto|cpu|cuda|cuda:*) ;; *) die "--device must be auto, cpu or cuda; got '$device'" ;; esac
+if [ -n "$shard" ]; then
+  [[ "$shard" =~ ^([0-9]+)/([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] \
+    && [ "${BASH_REMATCH[1]}" -le "${BASH_REMATCH[2]}" ] \
+    || die "--shard must be I/N with 1 <= I <= N, e.g. 3/8; got '$shard'"
+fi
+[ -z "$force" ] || [ "$mode" = run ] || [ "$mode" = shard ] \
+  || die "--force goes with a run or a shard, not with --$mode"
+
+# The output folder, checked before anything is installed: one that cannot be made is an error, never
+# silently replaced by the working directory.
+if [ "$mode" != test ]; then
+  out="${out:-results/$profile}"
+  if [ "$mode" = report ]; then
+    [ -d "$out/results" ] || die "--report: no results under '$out' (expected $out/results/<name>.json)"
+  elif ! err="$(mkdir -p "$out" 2>&1)" || [ ! -w "$out" ]; then
+    die "--out: cannot create or write the output folder '$out'${err:+: ${err##*: }}"
+  fi
+  out="$(cd "$out" && pwd)" || die "--out: cannot enter '$out'"
+fi
 
 # --- environment: reuse an active one that has minelib, else .venv -------------------------------
 if [ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ] && python -c "import minelib" 2>/dev/null; then
@@ -78,11 +114,24 @@ if [ "$mode" = test ]; then
   exit 1
 fi
 
-# --- figures and tables ---------------------------------------------------------------------------
-out="${out:-results/$profile}"
-mkdir -p "$out/notebooks" "$out/figures" "$out/results"
-out="$(cd "$out" && pwd)"
 all=$(ls notebooks/*.ipynb | xargs -n1 basename | sed 's/\.ipynb$//' | tr '\n' ',' | sed 's/,$//')
+
+# --- a shard of a job array: units of work only ----------------------------------------------------
+if [ "$mode" = shard ]; then
+  echo "==> shard $shard of the units (profile $profile, device $device) into $out/cache"
+  "$PY" -m minelib.experiments --profile "$profile" --shard "$shard" --out "$out" --device "$device" \
+    ${only:+--only "$only"} ${force:+--force} || exit 1
+  echo "shard $shard done; once every shard is, merge with: ./reproduce.sh --profile $profile --out $out"
+  exit 0
+fi
+
+# --- the report alone -----------------------------------------------------------------------------
+if [ "$mode" = report ]; then
+  exec "$PY" -m minelib.report "$out" --expected "${only:-$all}"
+fi
+
+# --- figures and tables ---------------------------------------------------------------------------
+mkdir -p "$out/notebooks" "$out/figures" "$out/results" || die "cannot create the folders under '$out'"
 names="${only:-$all}"
 failed=()
 IFS=',' read -ra list <<<"$names"
@@ -90,11 +139,11 @@ for name in "${list[@]}"; do
   if [ ! -f "notebooks/$name.ipynb" ]; then
     echo "==> $name: no such notebook (have: $all)" >&2; failed+=("$name"); continue
   fi
-  echo "==> $name (profile $profile, device $device)"
+  echo "==> $name (profile $profile, device $device${force:+, recomputing every unit})"
   tmp="$out/notebooks/.$name.partial.ipynb"
   start=$(date +%s)
   if "$PY" -m papermill "notebooks/$name.ipynb" "$tmp" --cwd notebooks --progress-bar \
-       -p profile "$profile" -p device "$device" -p out_dir "$out"; then
+       -p profile "$profile" -p device "$device" -p out_dir "$out" ${force:+-p force True}; then
     mv "$tmp" "$out/notebooks/$name.ipynb"
     echo "    done in $(( $(date +%s) - start )) s"
   else

@@ -143,22 +143,22 @@ def bench_stacked(a, dev) -> None:
 
 def bench_gan(a, dev) -> None:
     """Fig 4's MINEGAN at the quick profile's networks: 3 seeds as one stacked model against 3 one-by-one runs."""
-    from minelib.experiments import fig4_25gaussians_gan as fig4
+    from minelib.experiments import fig4_25gaussians_gan as fig4, settings
     from minelib.gan import train_gan
     from minelib.metrics import grid_mode_metrics
     from minelib.toy2d import grid_gaussians
 
-    cfg = fig4.settings("quick")
+    cfg = settings(fig4, "quick")
     steps = 300 if a.quick else 1000
-    data = [grid_gaussians(cfg["n_data"], seed=s)[0] for s in range(3)]
-    kw = dict(beta=1.0, steps=steps, batch_size=cfg["batch_size"], lr=cfg["lr"], g_hidden=cfg["g_hidden"],
-              d_hidden=cfg["d_hidden"], t_hidden=cfg["t_hidden"], record_at=[steps], n_record=cfg["n_samples"],
+    data = [grid_gaussians(cfg.n_data, seed=s)[0] for s in range(3)]
+    kw = dict(beta=1.0, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr, g_hidden=list(cfg.g_hidden),
+              d_hidden=list(cfg.d_hidden), t_hidden=list(cfg.t_hidden), record_at=[steps], n_record=cfg.n_samples,
               device=str(dev), progress=False)
     stacked, t_stacked = _timed(lambda: train_gan(data, seed=[0, 1, 2], **kw))
     single, t_single = _timed(lambda: [train_gan(d, seed=s, **kw) for s, d in enumerate(data)])
     modes = lambda runs: " / ".join(str(grid_mode_metrics(r.samples[steps])["modes"]) for r in runs)
-    _table(f"MINEGAN, 3 seeds stacked vs one-by-one ({steps} iterations, G 2 x {cfg['g_hidden'][0]}, D and T 3 x "
-           f"{cfg['d_hidden'][0]}, batch {cfg['batch_size']})", ["mode", "wall s", "modes covered per seed"],
+    _table(f"MINEGAN, 3 seeds stacked vs one-by-one ({steps} iterations, G 2 x {cfg.g_hidden[0]}, D and T 3 x "
+           f"{cfg.d_hidden[0]}, batch {cfg.batch_size})", ["mode", "wall s", "modes covered per seed"],
            [["3 one-by-one", t_single, modes(single)], ["stacked K=3", t_stacked, modes(stacked)],
             ["speed-up", t_single / t_stacked, ""]])
 
@@ -170,29 +170,29 @@ def bench_seeds(a, dev) -> None:
     from minelib.bidirectional import mnist_networks, reconstruct, toy_networks, train_bidirectional
     from minelib.bottleneck import make_model, train_bottleneck
     from minelib.experiments import (fig5_ali_reconstructions as fig5, table1_mnist_bidirectional as table1,
-                                     table3_mnist_bottleneck as table3)
+                                     settings, table3_mnist_bottleneck as table3)
     from minelib.toy2d import grid_gaussians
 
-    f5, t1, t3 = fig5.settings("quick"), table1.settings("quick"), table3.settings("quick")
+    f5, t1, t3 = settings(fig5, "quick"), settings(table1, "quick"), settings(table3, "quick")
     rng = np.random.default_rng(0)
-    grid = [grid_gaussians(f5["n_data"], seed=s)[0] for s in range(3)]
+    grid = [grid_gaussians(f5.n_data, seed=s)[0] for s in range(3)]
     n_ib = 600 if a.quick else 6_000
     pixels = rng.integers(0, 256, (n_ib, 784), dtype=np.uint8)
     labels = rng.integers(0, 10, n_ib)
     run = dict(device=str(dev), progress=False)
-    toy = lambda s: toy_networks("ali_mine", hidden=f5["hidden"], t_hidden=f5["t_hidden"], seed=s)
-    mnist = lambda s: mnist_networks("ali_mine", z_dim=t1["z_dim"], g_hidden=t1["g_hidden"], f_hidden=t1["f_hidden"],
-                                     d_hidden=t1["d_hidden"], t_hidden=t1["t_hidden"], seed=s)
-    ib = lambda s: make_model("MINE (Additive)", hidden=t3["hidden"], z_dim=t3["z_dim"],
-                              critic_hidden=t3["critic_hidden"], seed=s)
+    toy = lambda s: toy_networks("ali_mine", hidden=list(f5.hidden), t_hidden=list(f5.t_hidden), seed=s)
+    mnist = lambda s: mnist_networks("ali_mine", z_dim=t1.z_dim, g_hidden=list(t1.g_hidden), f_hidden=list(t1.f_hidden),
+                                     d_hidden=list(t1.d_hidden), t_hidden=list(t1.t_hidden), seed=s)
+    ib = lambda s: make_model("MINE (Additive)", hidden=list(t3.hidden), z_dim=t3.z_dim,
+                              critic_hidden=list(t3.critic_hidden), seed=s)
     steps_grid, steps_mnist = (300, 50) if a.quick else (1500, 200)
     # Each task trains the models of a list of seeds: three at once, or one (a plain run).
     tasks = {
         f"Fig 5 ALI+MINE, grid, {steps_grid} it": lambda seeds: train_bidirectional(
-            [grid[s] for s in seeds], [toy(s) for s in seeds], "ali_mine", steps_grid, batch_size=f5["batch_size"],
+            [grid[s] for s in seeds], [toy(s) for s in seeds], "ali_mine", steps_grid, batch_size=f5.batch_size,
             seed=seeds, **run),
         f"Table 1 ALI+MINE, MNIST nets, {steps_mnist} it": lambda seeds: train_bidirectional(
-            pixels, [mnist(s) for s in seeds], "ali_mine", steps_mnist, batch_size=t1["batch_size"], seed=seeds, **run),
+            pixels, [mnist(s) for s in seeds], "ali_mine", steps_mnist, batch_size=t1.batch_size, seed=seeds, **run),
         f"Table 3 MINE (Additive), {n_ib} images, 1 epoch": lambda seeds: train_bottleneck(
             [ib(s) for s in seeds], pixels / 255.0, labels, pixels[:500] / 255.0, labels[:500], epochs=1, seed=seeds,
             **run),

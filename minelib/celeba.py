@@ -217,7 +217,7 @@ def train_attribute_classifier(x_train, a_train, x_test, a_test, epochs: int = 1
 
 def attribute_accuracy(classifier, x, attrs, rows: int = 512) -> float:
     """Mean over the attributes of the % of images (floats in [-1, 1]) whose predicted attribute (logit > 0)
-    equals ``attrs`` (0/1). Our definition of CelebA's "reconstruction accuracy" [DEF]."""
+    equals ``attrs`` (0/1). Our definition of CelebA's "reconstruction accuracy" (Table 2, paper §4.3, defines none)."""
     torch, _ = _torch()
     x = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
     attrs = np.asarray(attrs)

@@ -1,4 +1,5 @@
-"""Image metrics of the bidirectional tables (PAPER_SPEC 7; the paper defines none of them, these are ours [DEF]).
+"""Image metrics of the bidirectional tables (Tables 1 and 2, paper §4.3; the paper defines none of them,
+these are ours).
 
 - :func:`reconstruction_error`: mean over images of the L2 norm ``|x - x_rec|_2`` in [-1, 1] pixel space.
 - :func:`reconstruction_accuracy`: % of reconstructions that a classifier trained by the project

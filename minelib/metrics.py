@@ -1,6 +1,6 @@
 """Sample-quality metrics for the 2-D GAN experiments (Fig 3 and Fig 4).
 
-Grid of Gaussians (PAPER_SPEC 5, the metrics of PacGAN / VEEGAN): each sample is assigned to its
+Grid of Gaussians (Fig 4, paper §4.2; the metrics of PacGAN / VEEGAN): each sample is assigned to its
 nearest mode; it is *high quality* (HQ) if its Euclidean distance to that mode is at most 3 standard
 deviations (for data itself that holds for 1 - e^{-4.5} = 98.9% of the samples, the 2-D Rayleigh
 tail); a mode is *covered* if it has at least one HQ sample; the reverse KL is
@@ -8,7 +8,7 @@ tail); a mode is *covered* if it has at least one HQ sample; the reverse KL is
 (K = 25 modes, so 0 for a perfectly balanced cover and ``log K`` when every HQ sample sits in one
 mode). With no HQ sample at all the histogram does not exist and the KL is NaN.
 
-Spiral (PAPER_SPEC 4): coverage of the arc by arc-length bins. The noiseless curve
+Spiral (Fig 3, paper §4.2; our measure, the paper gives none): coverage of the arc by arc-length bins. The noiseless curve
 ``c(pos) = r (sin 2 pi pos, cos 2 pi pos)``, ``r = (2 pos + 1) / 3``, ``pos in [0, 2]`` is cut into
 ``bins`` pieces of equal arc length (total length about 4 pi). A sample is assigned to the nearest
 point of the curve (on a dense grid of ``points_per_bin`` points per bin); it counts as *on the arc*

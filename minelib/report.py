@@ -1,4 +1,5 @@
-"""The report: for every notebook, the paper's claim and numbers beside ours, and what held.
+"""The report: for every notebook, the paper's claim and numbers beside ours, and what held, and
+which units of work were computed in the run and which were reused from the cache (and from when).
 
     python -m minelib.report results/quick [--expected fig1_gaussian_mi,fig2_convergence] [--failed NAME,...]
 """
@@ -41,6 +42,30 @@ def _seeds(seeds) -> str:
     return f"base seed {', '.join(bases)}, {len(seeds)} replicate{'s' * (len(seeds) != 1)}"
 
 
+def _when(entries: list[dict]) -> str:
+    """"from 2026-12-01T20:00 UTC (commit abc1234)", or a span of times and the list of commits."""
+    times = sorted(str(e.get("created") or "?")[:16] for e in entries)
+    commits = sorted({(e.get("commit") or "unknown")[:7] + ("+dirty" if str(e.get("commit")).endswith("+dirty")
+                                                           else "") for e in entries})
+    when = f"from {times[0]} UTC" if times[0] == times[-1] else f"from {times[0]} to {times[-1]} UTC"
+    return f"{when} ({'commit' if len(commits) == 1 else 'commits'} {', '.join(commits)})"
+
+
+def units_line(units: list[dict]) -> str:
+    """What a record's ``units`` log says, in words: e.g. "4 of 6 units reused from 2026-12-01T20:00 UTC
+    (commit abc1234); 2 computed in this run (41 s)". Empty for records without a log."""
+    if not units:
+        return ""
+    reused = [u for u in units if u.get("status") == "reused"]
+    computed = [u for u in units if u.get("status") != "reused"]
+    seconds = sum(float(u.get("seconds") or 0) for u in computed)
+    if not reused:
+        which = f"all {len(units)} units" if len(units) > 1 else "its one unit"
+        return f"{which} computed in this run ({seconds:.0f} s)"
+    line = f"{len(reused)} of {len(units)} unit{'s' * (len(units) != 1)} reused {_when(reused)}"
+    return line + (f"; {len(computed)} computed in this run ({seconds:.0f} s)" if computed else "")
+
+
 def _section(rec: dict) -> list[str]:
     lines = [f"## {rec['name']}: {rec.get('title', '')}", ""]
     if rec.get("paper_claim"):
@@ -49,6 +74,10 @@ def _section(rec: dict) -> list[str]:
     lines += [f"Profile `{rec['profile']}`, {_seeds(rec['seeds'])}, device {rec['device']}, "
               f"data: {rec['data_source']}; torch {v.get('torch')}, minelib {v.get('minelib')}, "
               f"python {v.get('python')}; written {rec.get('created')}.", ""]
+    if rec.get("units"):
+        fresh = [f"`{u['unit']}`" for u in rec["units"] if u.get("status") != "reused"]
+        mixed = 0 < len(fresh) < len(rec["units"])
+        lines += [f"Units of work: {units_line(rec['units'])}" + (f" ({', '.join(fresh)})" if mixed else "") + ".", ""]
     lines += ["| claim | verdict | detail |", "| --- | --- | --- |"]
     lines += [f"| {_cell(c['claim'])} | {_mark(c['held'])} | {_cell(c['detail'])} |" for c in rec["claims"]]
     lines += [""]
@@ -64,6 +93,16 @@ def _section(rec: dict) -> list[str]:
     return lines
 
 
+def _units_total(records: dict) -> list[str]:
+    """One line over every record's units log: how many were computed in the run and how many reused."""
+    units = [u for r in records.values() for u in r.get("units", [])]
+    if not units:
+        return []
+    reused = sum(u.get("status") == "reused" for u in units)
+    return [f"Units of work: {len(units) - reused} computed by the runs that wrote these results, {reused} "
+            f"reused from the cache (per notebook below).", ""]
+
+
 def build_report(out_dir: str | Path, expected: list[str] = (), failed: list[str] = ()) -> str:
     """Markdown for every results record under ``out_dir``; names expected but missing are listed
     as not run, and ``failed`` ones as failed, never filled in."""
@@ -73,6 +112,7 @@ def build_report(out_dir: str | Path, expected: list[str] = (), failed: list[str
     lines = ["# MINE reproduction report", "",
              f"{len(records)} notebook(s) ran; {sum(c['held'] for c in judged)} of {len(judged)} judged "
              f"claims held ({len(claims) - len(judged)} not judged under their profile).", "",
+             *_units_total(records),
              "| notebook | profile | device | claims held | status |", "| --- | --- | --- | --- | --- |"]
     for name, r in records.items():
         j = [c for c in r["claims"] if c["held"] is not None]

@@ -1,8 +1,8 @@
 """The 2-D toy data sets of the paper's GAN experiments, as seeded samplers.
 
-- :func:`swiss_roll`: the spiral of Fig 3 (PAPER_SPEC 4, the ALI code's spiral):
+- :func:`swiss_roll`: the spiral of Fig 3 (paper §4.2; the ALI code's spiral):
   ``pos ~ U(0, 2)``, ``r = (2 pos + 1) / 3``, ``x = (r sin 2 pi pos, r cos 2 pi pos) + 0.1 N(0, I)``.
-- :func:`grid_gaussians`: the 25 Gaussians of Fig 4 (PAPER_SPEC 5): a uniform mixture with means
+- :func:`grid_gaussians`: the 25 Gaussians of Fig 4 (paper §4.2; as in PacGAN and VEEGAN): a uniform mixture with means
   on ``{-4, -2, 0, 2, 4}^2`` and standard deviation 0.05.
 
 Both return float32 arrays of shape (n, 2) together with what generated each point (the arc

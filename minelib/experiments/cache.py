@@ -18,6 +18,7 @@ import hashlib
 import json
 import pickle
 import subprocess
+import warnings
 from pathlib import Path
 
 import torch
@@ -85,3 +86,17 @@ def load(path: Path) -> tuple[object, dict]:
     with open(path, "rb") as fh:
         blob = pickle.load(fh)
     return blob["part"], blob["meta"]
+
+
+def load_if_present(path: Path) -> tuple[object, dict] | None:
+    """:func:`load`, or None when ``path`` is missing or cannot be read back (a file truncated by a full
+    disk, say, or pickled by an incompatible version): the unit is then computed again and the file
+    replaced, with a warning, rather than the whole run failing."""
+    if not path.exists():
+        return None
+    try:
+        return load(path)
+    except Exception as err:  # noqa: BLE001 - any unreadable file means: compute the unit again
+        warnings.warn(f"cached unit {path} is unreadable ({type(err).__name__}: {err}); computing it again",
+                      RuntimeWarning, stacklevel=2)
+        return None

@@ -31,13 +31,12 @@ BOUNDS = ("dv", "nwj")
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings(ExperimentSettings):
-    """Fig 1's settings; the defaults are the paper profile."""
+class CriticSettings(ExperimentSettings):
+    """The settings every Gaussian-task experiment shares (Figs 1 and 2): data size, the statistics
+    network and its training, and KSG's; the defaults are Fig 1's paper profile."""
 
-    dims: tuple[int, ...] = setting((2, 20), "PAPER §4.1, Fig 1 (bivariate: d = 2); d = 20 is the ICML version's",
-                                    "dimension of x and of z (one panel each)", low=1)
-    seeds: int = setting(5, "DEF", "independent repetitions, each a member of every stacked model", low=1)
-    n: int = setting(300_000, "DEF", "samples per (rho, seed), a share of them held out", low=10)
+    seeds: int = setting(5, "DEF", "independent repetitions, the members of each stacked model", low=1)
+    n: int = setting(300_000, "DEF", "samples per data set (one per seed, and per rho in Fig 1), a share held out", low=10)
     steps: int = setting(10_000, "DEF", "training steps of each critic", low=1)
     batch_size: int = setting(256, "DEF", "minibatch size (joint pairs; as many shuffled ones)", low=2)
     hidden: tuple[int, ...] = setting((400, 400, 400), "DEF", "hidden widths of the statistics network", low=1)
@@ -48,13 +47,21 @@ class Settings(ExperimentSettings):
                               low=0.0, high=1.0, open_low=True)
     test_fraction: float = setting(1 / 3, "DEF", "share of the samples held out for the reported estimate",
                                    low=0.0, high=0.9, open_low=True)
-    n_ksg: int = setting(10_000, "KSG", "rows of each (rho, seed) data set given to the KSG estimator", low=10)
+    n_ksg: int = setting(10_000, "KSG", "rows of each data set given to the KSG estimator (its cost grows fast with n)", low=10)
     k: int = setting(3, "KSG", "neighbours of the KSG estimator", low=1)
 
     def check(self) -> None:
         """KSG reads the first ``n_ksg`` rows of each data set: there must be as many."""
         if self.n_ksg > self.n:
             raise ValueError(f"setting 'n_ksg' ({self.n_ksg}) must not exceed 'n' ({self.n})")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings(CriticSettings):
+    """Fig 1's settings; the defaults are the paper profile."""
+
+    dims: tuple[int, ...] = setting((2, 20), "PAPER §4.1, Fig 1 (bivariate: d = 2); d = 20 is the ICML version's",
+                                    "dimension of x and of z (one panel each)", low=1)
 
 
 PROFILES = check_profiles(Settings, {

@@ -84,24 +84,31 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 
 def run(exp: Experiment, cfg, *, device: str = "auto", seed: int = 0, progress: bool = True,
-        out_dir=None, force: bool = False, shard: tuple[int, int] | None = None, offset: int = 0) -> dict | None:
+        out_dir=None, force: bool = False, shard: tuple[int, int] | None = None, offset: int = 0,
+        log: list | None = None) -> dict | None:
     """Run ``exp`` under ``cfg``: every unit (from the cache under ``out_dir`` when present and up to date,
     unless ``force``), then ``combine``. The result carries ``"units"``: per unit whether it was computed
-    or reused, when it was made and how long it took.
+    or reused, when it was made, how long it took and from which commit.
 
     With ``shard=(i, n)`` only units whose index (plus ``offset``, so that several experiments can share
     one numbering) is ``i - 1`` modulo ``n`` are computed; returns None if others are still missing.
-    Without ``out_dir`` nothing is cached.
+    ``log``, when given, receives each unit's entry as it is done (a shard that returns None still says
+    what it did). Without ``out_dir`` nothing is cached.
     """
     from . import cache  # cache reads minelib's version and sources; protocol itself imports nothing
 
     check_seed(seed)
-    parts, log, missing = {}, [], []
-    for index, unit in enumerate(exp.units(cfg)):
+    todo = exp.units(cfg)
+    keys = [u.key for u in todo]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{exp.NAME}: unit keys must be unique; got {keys}")
+    parts, entries, missing = {}, [], []
+    for index, unit in enumerate(todo):
         path = None if out_dir is None else cache.unit_path(out_dir, exp, cfg, unit, seed, device)
-        if path is not None and not force and path.exists():
-            part, meta = cache.load(path)
-            log.append({"unit": unit.key, "status": "reused", **meta})
+        cached = None if path is None or force else cache.load_if_present(path)
+        if cached is not None:
+            part, meta = cached
+            entry = {"unit": unit.key, "status": "reused", **meta}
         elif shard is not None and (index + offset) % shard[1] != shard[0] - 1:
             missing.append(unit.key)
             continue
@@ -111,12 +118,15 @@ def run(exp: Experiment, cfg, *, device: str = "auto", seed: int = 0, progress: 
             meta = cache.meta(time.perf_counter() - start)
             if path is not None:
                 cache.store(path, part, meta)
-            log.append({"unit": unit.key, "status": "computed", **meta})
+            entry = {"unit": unit.key, "status": "computed", **meta}
         parts[unit.key] = part
+        entries.append(entry)
+        if log is not None:
+            log.append(entry)
     if missing:
         return None
     result = exp.combine(cfg, parts, seed)
-    result["units"] = log
+    result["units"] = entries
     return result
 
 

