@@ -17,7 +17,11 @@ Tables 1-2, with their sources, are in docs/settings.md):
 
 Per iteration: one step of the discriminator(s), one of T (``ali_mine``), one of F and G together.
 A list of K models (seeds) of MLP networks trains as one stacked model (:mod:`minelib.ensemble`), each
-member drawing its minibatches, noise and shuffles from its own seed.
+member drawing its minibatches, noise and shuffles from its own seed. Every random stream (initialisation of
+F and G, of the discriminators and of T, minibatches, noise, shuffles, noise layers, dropout, the noise of
+``encode`` and ``sample``) comes from :mod:`minelib.seeding`. The network builders take a ``seed`` (any int >= 0;
+None: torch's global generator): F and G come from its ``init`` stream, the discriminators from
+``discriminator`` and T from its ``critic`` seed, so that the four variants built from one seed share F and G.
 Networks: :func:`toy_networks` (MLPs, 2-D 25 Gaussians, Fig 5), :func:`mnist_networks` (Table 1) and
 :func:`celeba_networks` (DCGAN-like convolutions on 64x64x3, Table 2).
 """
@@ -38,10 +42,10 @@ from .clipping import mi_regularised_grads
 from .estimator import MINE
 from .networks import gaussian_like
 from .runtime import resolve_device
-from .training import (LOSS_BOUND, NORM_BOUND, Members, Recorder, configure, descend, global_seed, per_member_data,
-                       set_checked, settings_of, statistics_step, stream_seed)
-from .validation import (as_float_array, check_adam_betas, check_bool, check_choice, check_fraction,
-                         check_positive_int, check_seeds)
+from . import seeding
+from .training import (LOSS_BOUND, NORM_BOUND, Members, Recorder, configure, descend, per_member_data, set_checked,
+                       settings_of, statistics_step)
+from .validation import as_float_array, check_adam_betas, check_bool, check_choice, check_fraction, check_positive_int
 
 VARIANTS = ("ali", "alice_l2", "alice_adv", "ali_mine")
 #: Display names, in the paper's column order.
@@ -117,25 +121,27 @@ class BidirectionalModel(nn.Module):
 
 
 def _assemble(variant, x_dim, z_dim, enc, dec, disc_fn, seed, mine_kw) -> BidirectionalModel:
+    """The model of ``variant`` around ``enc`` and ``dec``: discriminators from ``seed``'s ``discriminator`` stream,
+    T (ALI+MINE) from its ``critic`` seed, so that F and G do not depend on the variant."""
     variant = check_choice(variant, "variant", VARIANTS)
-    with global_seed(seed):
+    with seeding.fork_global(seed, "discriminator"):
         disc = disc_fn(x_dim + z_dim)
         dx = disc_fn(2 * x_dim) if variant == "alice_adv" else None
         dz = disc_fn(2 * z_dim) if variant == "alice_adv" else None
         model = BidirectionalModel(enc, dec, disc, x_dim, z_dim, dx, dz)
     if variant == "ali_mine":
-        model.mine = MINE(x_dim, z_dim, bound="dv", seed=stream_seed(seed, "critic"), **mine_kw)
+        model.mine = MINE(x_dim, z_dim, bound="dv", seed=seeding.child_seed(seed, "critic"), **mine_kw)
     return model
 
 
 def toy_networks(variant: str, x_dim: int = 2, z_dim: int = 2, hidden: Sequence[int] = (256, 256),
                  t_hidden: Sequence[int] = (400, 400, 400), seed: int = 0) -> BidirectionalModel:
     """Fig 5's networks (after ALICE's code): F, G and every discriminator 2 x 256 ReLU MLPs (linear outputs);
-    T 3 x 400 ELU on [x, z]."""
-    with global_seed(seed):
+    T 3 x 400 ELU on [x, z]. ``seed``: see the module docstring."""
+    with seeding.fork_global(seed, "init"):
         enc, dec = mlp(x_dim, hidden, z_dim), mlp(z_dim, hidden, x_dim)
-    return _assemble(variant, x_dim, z_dim, enc, dec, lambda d: PairDiscriminator(mlp(d, hidden, 1)),
-                     stream_seed(seed, "discriminators"), dict(hidden=tuple(t_hidden), activation="elu"))
+    return _assemble(variant, x_dim, z_dim, enc, dec, lambda d: PairDiscriminator(mlp(d, hidden, 1)), seed,
+                     dict(hidden=tuple(t_hidden), activation="elu"))
 
 
 def mnist_networks(variant: str, z_dim: int = 100, g_hidden: Sequence[int] = (500, 500),
@@ -144,13 +150,14 @@ def mnist_networks(variant: str, z_dim: int = 100, g_hidden: Sequence[int] = (50
     """Table 1's networks (after Salimans et al. 2016's MNIST MLPs; the rest our choice, docs/settings.md):
     G z -> 500 softplus+BN -> 500 softplus+BN -> 784 tanh; F 784 -> 1000 -> 500 ->
     250 -> z ReLU (linear output); discriminators LeakyReLU(0.2) MLPs with input noise 0.3 and noise 0.5
-    after each layer (joint D: x and z joined at the input); T 2 x 512 ELU, noise 0.3 / 0.5 on [x, z]."""
+    after each layer (joint D: x and z joined at the input); T 2 x 512 ELU, noise 0.3 / 0.5 on [x, z].
+    ``seed``: see the module docstring."""
     x_dim = 784
-    with global_seed(seed):
+    with seeding.fork_global(seed, "init"):
         enc = mlp(x_dim, f_hidden, z_dim, "relu")
         dec = mlp(z_dim, g_hidden, x_dim, "softplus", batch_norm=True, out_activation="tanh")
     disc_fn = lambda d: PairDiscriminator(mlp(d, d_hidden, 1, "leaky_relu", input_noise=0.3, hidden_noise=0.5))
-    return _assemble(variant, x_dim, z_dim, enc, dec, disc_fn, stream_seed(seed, "discriminators"),
+    return _assemble(variant, x_dim, z_dim, enc, dec, disc_fn, seed,
                      dict(hidden=tuple(t_hidden), activation="elu", input_noise=0.3, hidden_noise=0.5))
 
 
@@ -223,13 +230,15 @@ class ConvJointDiscriminator(nn.Module):
 def celeba_networks(variant: str, z_dim: int = 256, ch: int = 64, head: int = 512, seed: int = 0) -> BidirectionalModel:
     """Table 2's networks (the ICML version's DCGAN-like nets, as docs/settings.md says): convolutional F, G and
     joint D on 64x64x3 images in [-1, 1]; ALICE (A)'s discriminators on (x, x') (images joined as channels) and on
-    (z, z') (an MLP); T has D's shape on [x, z]."""
+    (z, z') (an MLP); T has D's shape on [x, z]. ``seed``: see the module docstring."""
     variant = check_choice(variant, "variant", VARIANTS)
-    with global_seed(seed):
+    with seeding.fork_global(seed, "init"):
         enc, dec = ConvEncoder(z_dim, ch), ConvDecoder(z_dim, ch)
+    with seeding.fork_global(seed, "discriminator"):
         disc = ConvJointDiscriminator(z_dim, ch, head)
         dx = ConvJointDiscriminator(None, ch, head) if variant == "alice_adv" else None
         dz = PairDiscriminator(mlp(2 * z_dim, (head, head), 1, "leaky_relu")) if variant == "alice_adv" else None
+    with seeding.fork_global(seeding.child_seed(seed, "critic"), "init"):
         t_net = ConvJointDiscriminator(z_dim, ch, head) if variant == "ali_mine" else None
     model = BidirectionalModel(enc, dec, disc, 3 * 64 * 64, z_dim, dx, dz)
     if t_net is not None:
@@ -326,8 +335,11 @@ def train_bidirectional(data, model: BidirectionalModel | Sequence[Bidirectional
             rounding, which adversarial training amplifies over many iterations.
         variant, steps: shortcuts for those two settings of the config.
         config: the settings (:class:`BidirectionalConfig`); None: its defaults with ``variant`` and ``steps``.
-        seed: seeds minibatches, noise and shuffles (one seed per model for a list); on the CPU the same seed
-            gives the same run, and torch's global generator is left as it was.
+        seed: any int >= 0; it seeds minibatches, noise, shuffles, noise layers and dropout (streams ``data``,
+            ``noise``, ``shuffle``, ``noise_layers``, ``global`` of :mod:`minelib.seeding`; the initial weights
+            come from the model's builder). For a list of K models, a list of K seeds, one per model, or an int,
+            which then means ``minelib.seeding.replicate_seeds(seed, K)``. On the CPU the same seed gives the
+            same run, and torch's global generator is left as it was.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``. progress: a progress bar.
         **overrides: settings of :class:`BidirectionalConfig` by name (``lr=1e-4, beta=1.0``).
 
@@ -343,7 +355,8 @@ def train_bidirectional(data, model: BidirectionalModel | Sequence[Bidirectional
     cfg = configure(BidirectionalConfig, config, {**shortcuts, **overrides})
     many = isinstance(model, (list, tuple))
     models = list(model) if many else [model]
-    members = Members(check_seeds(seed, len(models), many), resolve_device(device), stacked=many and len(models) > 1)
+    members = Members(seeding.member_seeds(seed, len(models), noun="model"), resolve_device(device),
+                      stacked=many and len(models) > 1)
     _check_models(models, cfg.variant)
     tables, uint8 = _tables(per_member_data(data, len(models), "models"), models[0].x_dim, members.device)
     net = members.stack(models)
@@ -355,8 +368,9 @@ def train_bidirectional(data, model: BidirectionalModel | Sequence[Bidirectional
     nan = members.full(math.nan)
     net.train()
     start = time.perf_counter()
-    # Layers that draw from torch's global generator (CelebA's dropout) get a private, seeded copy of it.
-    with global_seed(stream_seed(members.seeds[0], "global")), members.noise(net), \
+    # Layers that draw from torch's global generator (CelebA's dropout) get a private, seeded copy of it (only
+    # member 0's: layers that need it cannot be stacked).
+    with seeding.fork_global(members.seeds[0], "global", device=members.device), members.noise(net), \
             _recorder(members, cfg, progress) as rec:
         for step in range(1, cfg.steps + 1):
             x, z, eps = _draw_batch(members, tables, uint8, net.z_dim, cfg)
@@ -401,11 +415,12 @@ def _draw_batch(members: Members, tables: list[torch.Tensor], uint8: bool, z_dim
                 cfg: BidirectionalConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A minibatch ``x``, prior noise ``z`` and encoder noise ``eps``, per member from its own generator."""
     dev, dtype, n = members.device, torch.get_default_dtype(), cfg.batch_size
-    x = members.draw(lambda k, g: tables[k][torch.randint(len(tables[k]), (n,), generator=g, device=dev)])
+    x = members.draw("data", lambda k, g: tables[k][torch.randint(len(tables[k]), (n,), generator=g, device=dev)])
     if uint8:
         x = x.to(dtype) / 127.5 - 1.0
-    z = members.draw(lambda k, g: torch.randn(n, z_dim, generator=g, device=dev, dtype=dtype))
-    eps = cfg.enc_noise * members.draw(lambda k, g: torch.randn(n, z_dim, generator=g, device=dev, dtype=dtype))
+    gauss = lambda k, g: torch.randn(n, z_dim, generator=g, device=dev, dtype=dtype)
+    z = members.draw("noise", gauss)
+    eps = cfg.enc_noise * members.draw("noise", gauss)
     return x, z, eps
 
 
@@ -497,10 +512,10 @@ def _dtype(model: nn.Module) -> torch.dtype:
 
 @torch.no_grad()
 def _codes(model: BidirectionalModel, x, noise: float, seed: int, rows: int) -> torch.Tensor:
-    """``F(x) + noise * eps`` in eval mode, eps seeded, in the model's dtype on its device."""
+    """``F(x) + noise * eps`` in eval mode, eps from stream ``eval`` of ``seed``, in the model's dtype on its device."""
     dev, dtype = _device(model), _dtype(model)
     x = torch.as_tensor(as_float_array(x, "x").reshape(len(x), -1), dtype=dtype)
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeding.generator(seed, "eval")
     model.eval()
     out = []
     for i in range(0, len(x), rows):
@@ -519,7 +534,8 @@ def _decoded(model: BidirectionalModel, z: torch.Tensor, rows: int) -> torch.Ten
 
 
 def encode(model: BidirectionalModel, x, noise: float = 1.0, seed: int = 0, rows: int = 4096) -> np.ndarray:
-    """``F(x) + noise * eps`` in eval mode, eps seeded: (n, z_dim) float32. ``noise=0`` gives ``F(x)``."""
+    """``F(x) + noise * eps`` in eval mode, eps from stream ``eval`` of ``seed`` (any int >= 0; :mod:`minelib.seeding`):
+    (n, z_dim) float32. ``noise=0`` gives ``F(x)``."""
     return _codes(model, x, noise, seed, rows).float().cpu().numpy()
 
 
@@ -529,7 +545,8 @@ def decode(model: BidirectionalModel, z, rows: int = 4096) -> np.ndarray:
 
 
 def reconstruct(model: BidirectionalModel, x, noise: float = 1.0, seed: int = 0) -> np.ndarray:
-    """``G(F(x) + noise * eps)``: the model's (stochastic) reconstruction of each row of x, (n, x_dim) float32.
+    """``G(F(x) + noise * eps)``: the model's (stochastic) reconstruction of each row of x, (n, x_dim) float32; eps as
+    :func:`encode` draws it.
 
     The code goes from encoder to decoder in the model's dtype: only the output is rounded to float32.
     """
@@ -537,6 +554,7 @@ def reconstruct(model: BidirectionalModel, x, noise: float = 1.0, seed: int = 0)
 
 
 def sample(model: BidirectionalModel, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` samples ``G(z)``, ``z ~ N(0, I)`` seeded."""
+    """``n`` samples ``G(z)``, ``z ~ N(0, I)`` from stream ``sample`` of ``seed`` (any int >= 0;
+    :mod:`minelib.seeding`)."""
     n = check_positive_int(n, "n")
-    return decode(model, torch.randn(n, model.z_dim, generator=torch.Generator().manual_seed(seed)).numpy())
+    return decode(model, torch.randn(n, model.z_dim, generator=seeding.generator(seed, "sample")).numpy())

@@ -15,7 +15,9 @@ The encoders of Table 3 (paper section 4.4; sizes after VIB, the rest as docs/se
 - ``"additive"``: ``z = enc(x + 0.3 * eps)`` on inputs in [-1, 1];
 - ``"propagated"``: ``z = enc([x, eps])``, ``eps ~ N(0, I_100)``.
 
-:func:`train_bottleneck` is the one training loop of all four models of Table 3 (see :data:`MODELS`).
+:func:`train_bottleneck` is the one training loop of all four models of Table 3 (see :data:`MODELS`). Its random
+streams (initial weights, epoch order, encoder and critic noise, shuffles, evaluation noise) come from
+:mod:`minelib.seeding`.
 """
 from __future__ import annotations
 
@@ -36,8 +38,9 @@ from .bounds import bound_value, dv_bound
 from .estimator import MINE
 from .networks import gaussian_like, seeded_noise
 from .runtime import resolve_device
-from .training import LOSS_BOUND, Members, Recorder, configure, global_seed, set_checked, settings_of, stream_seed
-from .validation import check_adam_betas, check_choice, check_fraction, check_positive_int, check_seeds, check_widths
+from . import seeding
+from .training import LOSS_BOUND, Members, Recorder, configure, set_checked, settings_of
+from .validation import check_adam_betas, check_choice, check_fraction, check_positive_int, check_widths
 
 ENCODERS = ("gaussian", "additive", "propagated")
 REGULARIZERS = ("vib", "mine", "none")
@@ -218,7 +221,9 @@ class BottleneckModel(nn.Module):
         architecture: the sizes (:class:`BottleneckArchitecture`; default: Table 3's).
         monitor_mi: also train a critic when the regulariser is not MINE, to *report* I(X; Z) on the
             same footing (its estimate never enters the encoder's loss).
-        seed: seeds the initial weights without touching torch's global generator (None: global).
+        seed: any int >= 0: the classifier's initial weights come from its ``init`` stream and the critic's from
+            its ``critic`` seed (:mod:`minelib.seeding`), without touching torch's global generator (None: drawn
+            from torch's global generator, whose state is then restored).
         **sizes: fields of :class:`BottleneckArchitecture` by name (``hidden=(32, 32)``), applied to it.
     """
 
@@ -233,13 +238,13 @@ class BottleneckModel(nn.Module):
                              "(use regularizer='mine' for the additive and propagated encoders)")
         self.beta = check_fraction(beta, "beta", high=math.inf, closed_low=True)
         self.architecture = a = configure(BottleneckArchitecture, architecture or BottleneckArchitecture(), sizes)
-        with global_seed(seed):
+        with seeding.fork_global(seed, "init"):
             self.classifier = Classifier(StochasticEncoder(kind, a.x_dim, a.hidden, a.z_dim, a.input_sigma,
                                                            a.noise_dim), a.n_classes)
             has_critic = self.regularizer == "mine" or monitor_mi
             self.mine = MINE(a.x_dim, a.z_dim, "dv", a.ema_rate, a.critic_hidden, "elu",
                              input_noise=a.critic_input_noise, hidden_noise=a.critic_hidden_noise,
-                             seed=None if seed is None else stream_seed(seed, "ib_critic")) if has_critic else None
+                             seed=seeding.child_seed(seed, "critic")) if has_critic else None
 
     @property
     def encoder(self) -> StochasticEncoder:
@@ -358,11 +363,14 @@ def train_bottleneck(model: BottleneckModel | Sequence[BottleneckModel], x_train
     Args:
         model: the model to train (moved to ``device``), or a list of K models of one architecture (the
             seeds of a row of Table 3) trained at once as one stacked model (:mod:`minelib.ensemble`), each
-            with the minibatches and noise it gets alone; then ``seed`` lists K seeds.
+            with the minibatches and noise it gets alone.
         x_train, y_train, x_test, y_test: images (n, d) in [0, 1] and integer labels, numpy or torch.
         config: the settings (:class:`BottleneckConfig`; default: its defaults).
-        seed: fixes minibatches and every noise draw (the model's initial weights come from its own
-            ``seed``). Torch's global generator is neither used nor changed.
+        seed: any int >= 0; it fixes the epochs' order, every noise draw in training (encoder and critic
+            noise), the shuffles and the evaluations' noise (streams ``order``, ``noise_layers``, ``shuffle``,
+            ``eval`` of :mod:`minelib.seeding`; the initial weights come from the model's own ``seed``). For a
+            list of K models, a list of K seeds, one per model, or an int, which then means
+            ``minelib.seeding.replicate_seeds(seed, K)``. Torch's global generator is neither used nor changed.
         device: where to train. progress, desc: progress bar and its label.
         **overrides: settings of :class:`BottleneckConfig` by name (``epochs=2, lr=1e-3``).
 
@@ -380,7 +388,7 @@ def train_bottleneck(model: BottleneckModel | Sequence[BottleneckModel], x_train
     for m in models:
         if not isinstance(m, BottleneckModel):
             raise TypeError(f"model must be a BottleneckModel (see make_model); got {type(m).__name__}")
-    seeds = check_seeds(seed, len(models), many)
+    seeds = seeding.member_seeds(seed, len(models), noun="model")
     first = models[0]
     n_classes, x_dim = first.classifier.decoder.out_features, first.encoder.x_dim
     x_train, y_train = _check_data(x_train, y_train, "train", x_dim, n_classes)
@@ -406,7 +414,7 @@ def train_bottleneck(model: BottleneckModel | Sequence[BottleneckModel], x_train
                    else members.unstack(averaged, [m.classifier for m in models]) if members.stacked else [averaged])
     test_errors = []
     for k, clf in enumerate(classifiers):
-        with seeded_noise(clf, members.gens[k:k + 1]):
+        with seeded_noise(clf, members.gens("eval")[k:k + 1]):
             test_errors.append(clf.error_rate(data["x_test"], data["y_test"], cfg.test_samples))
     seconds = time.perf_counter() - start
     results = [BottleneckResult(test_error=e, history=h, evals=v, settings={**settings, "seed": s}, seconds=seconds,
@@ -467,6 +475,7 @@ def _train(net: BottleneckModel, data: dict, cfg: BottleneckConfig, plan: _Sched
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
         averaged = AveragedModel(clf, multi_avg_fn=get_ema_multi_avg_fn(cfg.polyak))
+    # The epochs' order is drawn on the CPU whatever the device, so that it is the same on every device.
     order_gens, n = members.generators("order"), len(data["x_train"])
     history, evals = [[] for _ in members.seeds], [[] for _ in members.seeds]
     clf.train()
@@ -480,7 +489,8 @@ def _train(net: BottleneckModel, data: dict, cfg: BottleneckConfig, plan: _Sched
         for step in range(1, plan.steps + 1):
             epoch, pos = divmod(step - 1, plan.steps_per_epoch)
             if pos == 0:  # a new epoch: fresh order, learning rates on the schedule
-                order = members.draw(lambda k, g: torch.randperm(n, generator=g), generators=order_gens).to(dev)
+                order = members.draw("order", lambda k, g: torch.randperm(n, generator=g),
+                                     generators=order_gens).to(dev)
                 for o, lr in ((opt, cfg.lr), (opt_t, cfg.critic_lr)):
                     for g in (o.param_groups if o is not None else []):
                         g["lr"] = lr * cfg.lr_factor(epoch)
@@ -495,14 +505,22 @@ def _train(net: BottleneckModel, data: dict, cfg: BottleneckConfig, plan: _Sched
                     h.append({"step": step, "epoch": step / plan.steps_per_epoch, "lr": opt.param_groups[0]["lr"],
                               **{c: float(v) for c, v in zip(_COLS, means[:, k])}})
             if step % plan.eval_every == 0 or step == plan.steps:
-                out = _evaluate(averaged.module if averaged is not None else clf, mine, data,
-                                len(members) if members.stacked else None)
-                for k, e in enumerate(evals):
-                    e.append({"step": step, "epoch": step / plan.steps_per_epoch,
-                              **{c: float(v.reshape(-1)[k]) for c, v in out.items()}})
+                _record_evaluation(averaged.module if averaged is not None else clf, mine, data, members, evals,
+                                   step, plan.steps_per_epoch)
     history = [pd.DataFrame(h, columns=["step", "epoch", "lr", *_COLS]) for h in history]
     evals = [pd.DataFrame(e, columns=["step", "epoch", "test_error", "mi_test"]) for e in evals]
     return history, evals, (averaged.module if averaged is not None else None)
+
+
+def _record_evaluation(clf: Classifier, mine: MINE | None, data: dict, members: Members, evals: list[list],
+                       step: int, steps_per_epoch: int) -> None:
+    """Evaluate on the test set and append one row per member to ``evals``. The encoder's noise comes from the
+    members' ``eval`` stream: how often a run evaluates never moves the draws of its training."""
+    with seeded_noise(clf, members.gens("eval")):
+        out = _evaluate(clf, mine, data, len(members) if members.stacked else None)
+    for k, e in enumerate(evals):
+        e.append({"step": step, "epoch": step / steps_per_epoch,
+                  **{c: float(v.reshape(-1)[k]) for c, v in out.items()}})
 
 
 def _step(net: BottleneckModel, opt: torch.optim.Optimizer, opt_t: torch.optim.Optimizer | None, x: torch.Tensor,

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import seeding
 from .validation import check_positive_int
 
 IMAGE_FOLDER = "img_align_celeba"
@@ -95,14 +96,15 @@ def load_image(path) -> np.ndarray:
 
 
 def load_celeba(data_dir, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> CelebAData:
-    """Read the train and test splits (first ``n_train`` / ``n_test`` of a seeded shuffle when given)."""
+    """Read the train and test splits (first ``n_train`` / ``n_test`` of a shuffle when given, from stream
+    ``split`` of ``seed``, any int >= 0; :mod:`minelib.seeding`)."""
     miss = missing_files(data_dir)
     if miss:
         raise FileNotFoundError(f"CelebA not found in {data_dir!r} (missing: {', '.join(miss)}); {DOWNLOAD_HINT}")
     d = Path(data_dir)
     part = read_partition(d / PARTITION_FILE)
     names, attrs = read_attributes(d / ATTR_FILE)
-    rng = np.random.default_rng(seed)
+    rng = seeding.rng(seed, "split")
     out = []
     for split, n in (("train", n_train), ("test", n_test)):
         files = sorted(f for f, s in part.items() if s == SPLITS[split])
@@ -138,13 +140,14 @@ FIXTURE_ATTRS = ["5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Unde
 def write_fixture(data_dir, n: int = 60, seed: int = 0, splits=(0.6, 0.2, 0.2)) -> Path:
     """Write ``n`` synthetic 178 x 218 JPEG "faces" (a coloured ellipse on a coloured background) with a partition
     file and an attribute file in CelebA's formats. Attribute k is +1 when a fixed random projection of the
-    image's colours is positive, so a classifier can learn it. Returns the folder."""
+    image's colours is positive, so a classifier can learn it. The images come from stream ``data`` of ``seed``
+    (:mod:`minelib.seeding`). Returns the folder."""
     from PIL import Image, ImageDraw
 
     n = check_positive_int(n, "n", minimum=3)
     d = Path(data_dir)
     (d / IMAGE_FOLDER).mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    rng = seeding.rng(seed, "data")
     proj = rng.standard_normal((len(FIXTURE_ATTRS), 6))
     n_train, n_valid = max(1, int(splits[0] * n)), max(1, int(splits[1] * n))
     part_lines, attr_lines = [], [str(n), " ".join(FIXTURE_ATTRS)]
@@ -187,7 +190,8 @@ def train_attribute_classifier(x_train, a_train, x_test, a_test, epochs: int = 1
                                lr: float = 1e-3, device: str = "auto", seed: int = 0):
     """Train :func:`attribute_classifier` (binary cross-entropy per attribute, Adam) on uint8 images.
 
-    Returns ``(classifier in eval mode, mean attribute accuracy on the test images in %)``.
+    Returns ``(classifier in eval mode, mean attribute accuracy on the test images in %)``. ``seed`` (any int
+    >= 0) fixes the initial weights and the epochs' order (streams ``init``, ``order`` of :mod:`minelib.seeding`).
     """
     torch, nn = _torch()
     from .runtime import resolve_device
@@ -195,22 +199,22 @@ def train_attribute_classifier(x_train, a_train, x_test, a_test, epochs: int = 1
     dev = resolve_device(device)
     x = torch.as_tensor(np.asarray(x_train, dtype=np.uint8))
     a = torch.as_tensor(np.asarray(a_train, dtype=np.float32))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeding.fork_global(seed, "init"):
         clf = attribute_classifier(a.shape[1], ch).to(dev)
-        opt = torch.optim.Adam(clf.parameters(), lr=lr)
-        clf.train()
-        for _ in range(check_positive_int(epochs, "epochs")):
-            order = torch.randperm(len(x))
-            for i in range(0, len(x), batch_size):
-                idx = order[i:i + batch_size]
-                if len(idx) < 2:
-                    continue
-                logit = clf(x[idx].to(dev).float() / 127.5 - 1.0)
-                loss = nn.functional.binary_cross_entropy_with_logits(logit, a[idx].to(dev))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+    opt = torch.optim.Adam(clf.parameters(), lr=lr)
+    order_gen = seeding.generator(seed, "order")
+    clf.train()
+    for _ in range(check_positive_int(epochs, "epochs")):
+        order = torch.randperm(len(x), generator=order_gen)
+        for i in range(0, len(x), batch_size):
+            idx = order[i:i + batch_size]
+            if len(idx) < 2:
+                continue
+            logit = clf(x[idx].to(dev).float() / 127.5 - 1.0)
+            loss = nn.functional.binary_cross_entropy_with_logits(logit, a[idx].to(dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
     clf.eval()
     return clf, attribute_accuracy(clf, to_unit_range(x_test), a_test)
 

@@ -89,6 +89,7 @@ class StackedMINE(MINE):
         for m in mines:
             if not (isinstance(m.network, StatisticsNetwork) and m.network.members == 1):
                 raise TypeError("only MINEs with a single-member StatisticsNetwork critic can be stacked")
+        # Any seed: the weights are overwritten below, and a seed keeps torch's global generator untouched.
         super().__init__(net.x_dim, net.z_dim, first.criterion, first.ema_rate, net.hidden, net.activation,
                          members=len(mines), seed=0, input_noise=net.input_noise, hidden_noise=net.hidden_noise)
         with torch.no_grad():

@@ -3,7 +3,9 @@
 Algorithm 1 of the paper: draw a minibatch of joint pairs, shuffle z within it for pairs from the
 product of marginals, ascend the bound. ``estimate_mi`` adds what makes the number trustworthy:
 a held-out split for the reported value, standardised inputs, the bias-corrected DV gradient, and
-an error that names the step when training diverges.
+an error that names the step when training diverges. Its random streams (critic initialisation, split,
+minibatches) come from :mod:`minelib.seeding`; ``MINE`` as a loss term shuffles with torch's global generator
+unless given ``z_marginal``.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from tqdm.auto import tqdm
 
 from .bounds import BOUNDS, Bound, LogEMA, get_bound
 from .critic_step import make_step
-from .networks import StatisticsNetwork, member_seeds
+from . import seeding
+from .networks import StatisticsNetwork
 from .runtime import resolve_device
 from .validation import check_choice, check_fraction, check_pair, check_positive_int
 
@@ -118,7 +121,8 @@ class MINE(nn.Module):
         """Critic scores on joint pairs ``(x, z)`` and on marginal pairs ``(x, z_marginal)``.
 
         ``z_marginal`` defaults to z shuffled within the batch (paper section 3.1) by a random
-        derangement, so that no joint pair poses as a marginal one. Both sets go through the network
+        derangement from torch's global generator, so that no joint pair poses as a marginal one (the
+        trainers pass their own seeded shuffles). Both sets go through the network
         in one call. For an all-pairs bound (InfoNCE) the marginal scores are the (..., n, n) matrix
         T(x_i, z_j) of every pair of the batch, the joint ones its diagonal, and ``z_marginal`` must be None.
         """
@@ -212,7 +216,7 @@ def estimate_mi(
     Args:
         x, z: paired samples, numpy arrays or torch tensors of shape (n, d) or (n,). Arrays of shape
             (K, n, dx) and (K, n, dz) are K independent tasks trained as one stacked model; each
-            member gets exactly what it would get alone with seed ``seed + k``.
+            member gets exactly what it would get alone with its own seed (see ``seed``).
         bound: ``"dv"`` (MINE), ``"nwj"`` (MINE-f) or ``"infonce"`` (van den Oord et al. 2018). InfoNCE
             cannot exceed ``log(batch_size)`` nats and scores all ``batch_size ** 2`` pairs of a batch
             every step (trained with autograd): use a batch whose log is well above the MI.
@@ -231,7 +235,10 @@ def estimate_mi(
             ``_eval_permutations``); checkpoints before the last use at most 4. InfoNCE's held-out value
             is instead the mean over blocks of ``batch_size`` rows (at most 4 at checkpoints).
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
-        seed: seeds initialisation, the split and the minibatches (one int per member allowed).
+        seed: any int >= 0 (None is refused: an estimate is always seeded); it seeds the critic's
+            initialisation, the held-out split and the minibatches (streams ``init``, ``split``, ``data`` of
+            :mod:`minelib.seeding`). For K stacked tasks, a list of K ints (one per member) or an int, which
+            then means ``minelib.seeding.replicate_seeds(seed, K)``: member k gets what a run of its seed alone gets.
         progress: show a progress bar.
 
     The defaults (batch 512, lr 2e-3 decaying to 2e-4, ema_rate 0.1) were chosen by measurement on
@@ -263,15 +270,15 @@ def estimate_mi(
     dev = resolve_device(device)
     K, n = x.shape[0], x.shape[1]
     if seed is None:
-        raise TypeError("seed must be an int or a list of ints; estimate_mi is always seeded")
-    seeds = member_seeds(seed, K)
+        raise TypeError("seed must be an integer >= 0 or a list of them; estimate_mi is always seeded "
+                        "(None, torch's global generator, is for network constructors)")
+    seeds = seeding.member_seeds(seed, K, noun="task")
     n_test = int(round(test_fraction * n))
     if test_fraction > 0 and (n_test < 2 or n - n_test < 2):
         raise ValueError(f"test_fraction={test_fraction} leaves too few rows to train or test on ({n} rows)")
 
     eval_permutations = eval_permutations or _eval_permutations(n_test or n)
-    gens = [torch.Generator().manual_seed(s ^ 0x5EED) for s in seeds]
-    data = _split_and_scale(x, z, n_test, standardize, gens, dev)
+    data = _split_and_scale(x, z, n_test, standardize, seeding.member_generators(seeds, "split"), dev)
     batch_size = min(batch_size, data["n_train"])
     mine = MINE(x.shape[2], z.shape[2], criterion, ema_rate, hidden, activation, K, seeds).to(dev)
     settings = dict(bound=bound, steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, hidden=list(hidden),
@@ -281,7 +288,7 @@ def estimate_mi(
 
     start = time.perf_counter()
     train_values, test_rows = _train(mine, data, steps, batch_size, lr, lr_schedule, eval_every, eval_permutations,
-                                     gens, progress)
+                                     seeding.member_generators(seeds, "data"), progress)
     seconds = time.perf_counter() - start
     # DV and NWJ of every critic (footnote 3's DV >= NWJ can be checked on them), and the trained bound.
     reported = {b.name: b for b in (BOUNDS["dv"], BOUNDS["nwj"], mine.criterion)}

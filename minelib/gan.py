@@ -5,12 +5,13 @@ non-saturating GAN loss minus ``beta`` times the MINE bound on pairs ``(G(z), z)
 deterministic, ``I(G(Z); Z) = H(G(Z))`` (eq. 20): the term rewards spreading the samples out, against
 mode dropping. ``beta = 0`` is the plain GAN of Goodfellow et al. (2014).
 
-Networks and optimiser follow the ICML version of the paper for Figs 3 and 4 (the ICML and DEF
+Networks and optimiser follow the ICML version of the paper for Figs 3 and 4 (the [ICML*] and [DEF]
 settings of docs/settings.md): G 2 x 500 with BatchNorm and LeakyReLU(0.2) and a linear 2-d output,
 ``z ~ N(0, I_2)``; D and the statistics network T 3 x 400 LeakyReLU(0.2), D with a sigmoid output
 (kept as a logit for numerical stability), T linear on ``[G(z), z]``; Adam 1e-4, betas (0.5, 0.999),
 batch 100; per iteration one D, one T and one G step; the bias-corrected DV gradient for T and
-adaptive clipping (eq. 36, :mod:`minelib.clipping`) of the MI gradient reaching G.
+adaptive clipping (eq. 36, :mod:`minelib.clipping`) of the MI gradient reaching G. Random streams (G, D and
+T's initialisation, data, noise, shuffles, the recorded samples' noise) come from :mod:`minelib.seeding`.
 """
 from __future__ import annotations
 
@@ -28,10 +29,10 @@ from torch.nn import functional as F
 from .clipping import global_norm, mi_regularised_grads
 from .estimator import MINE
 from .runtime import resolve_device
-from .training import (LOSS_BOUND, NORM_BOUND, Members, Recorder, configure, descend, global_seed, per_member_data,
-                       sampler_rng, set_checked, settings_of, statistics_step, stream_seed)
-from .validation import (as_float_array, check_adam_betas, check_bool, check_fraction, check_positive_int,
-                         check_seeds, check_widths)
+from . import seeding
+from .training import (LOSS_BOUND, NORM_BOUND, Members, Recorder, configure, data_sets, descend, per_member_data,
+                       set_checked, settings_of, statistics_step)
+from .validation import as_float_array, check_adam_betas, check_bool, check_fraction, check_positive_int, check_widths
 
 LEAKY_SLOPE = 0.2
 HISTORY_COLUMNS = ["step", "d_loss", "g_loss", "mi", "norm_u", "norm_m", "norm_a"]
@@ -169,19 +170,22 @@ def train_gan(data, config: GANConfig | None = None, *, seed: int | Sequence[int
     Args:
         data: an array (n, d) of data points (minibatches drawn with replacement), or a sampler
             ``f(n, rng) -> (n, d) array`` (or a tuple whose first item is one), e.g.
-            :func:`minelib.toy2d.swiss_roll`, called with a seeded ``numpy`` generator. With a list of
-            seeds, also a list of such, one data set per seed.
+            :func:`minelib.toy2d.swiss_roll`, called with a seeded ``numpy`` generator. A list of such is one
+            data set per member (``seed`` then lists as many seeds, or is an int).
         config: the settings (:class:`GANConfig`; default: its defaults).
-        seed: seeds initialisation, data minibatches, noise and shuffles; on the CPU two runs with the
-            same seed give identical results (the global torch generator is neither used nor changed).
-            A list of K seeds trains K independent runs at once as one stacked model
-            (:mod:`minelib.ensemble`): each gets the initialisation, data and noise it gets alone, and
-            the same results up to float rounding (which GAN training amplifies over many iterations).
+        seed: any int >= 0; it seeds G's, D's and T's initialisation, data minibatches, noise, shuffles and
+            the recorded samples' noise (streams ``init``, ``discriminator``, ``critic``, ``data``, ``noise``,
+            ``shuffle``, ``sample`` of :mod:`minelib.seeding`); on the CPU two runs with the same seed give
+            identical results (the global torch generator is neither used nor changed). A list of K seeds
+            trains K independent runs at once as one stacked model (:mod:`minelib.ensemble`), and so does an
+            int with a list of K data sets, meaning ``minelib.seeding.replicate_seeds(seed, K)``: each member
+            gets the initialisation, data and noise a run of its seed alone gets, and the same results up to
+            float rounding (which GAN training amplifies over many iterations).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``. progress: show a progress bar.
         **overrides: settings of :class:`GANConfig` by name (``beta=1.0, steps=300``), applied to ``config``.
 
     Returns:
-        :class:`GANRun`, or one per seed when ``seed`` is a list.
+        :class:`GANRun`, or one per member when ``seed`` is a list or ``data`` a list of data sets.
 
     Raises:
         ValueError / TypeError: bad arguments, named.
@@ -189,10 +193,7 @@ def train_gan(data, config: GANConfig | None = None, *, seed: int | Sequence[int
             iteration and seed are named).
     """
     cfg = configure(GANConfig, config, overrides)
-    many = isinstance(seed, (list, tuple, np.ndarray))
-    seeds = check_seeds(seed, len(seed) if many else 1, many)
-    if not seeds:
-        raise ValueError("seed must be an int or a non-empty list of ints")
+    seeds, many = _member_seeds(seed, data)
     # Stacked even for one seed: a run alone and a member of a stacked run are the same computation.
     members = Members(seeds, resolve_device(device), stacked=True, generator_device="cpu")
     sources = [_data_source(d, s, members.device) for d, s in zip(per_member_data(data, len(seeds)), seeds)]
@@ -201,7 +202,7 @@ def train_gan(data, config: GANConfig | None = None, *, seed: int | Sequence[int
     G, D, mine = (members.stack([m[i] for m in singles]) if singles[0][i] is not None else None for i in range(3))
     opt_g, opt_d, opt_t = (_adam(m, cfg, members.device) for m in (G, D, mine))
     z_record = torch.stack([torch.randn(cfg.n_record, cfg.z_dim, generator=g)
-                            for g in members.generators("record")]).to(members.device)
+                            for g in members.generators("sample")]).to(members.device)
     samples = {0: _sample(G, z_record)} if 0 in cfg.record_at else {}
     nan, rows = members.full(math.nan), torch.arange(len(seeds), device=members.device)[:, None]
     for m in (G, D, mine):
@@ -232,12 +233,20 @@ def train_gan(data, config: GANConfig | None = None, *, seed: int | Sequence[int
     return runs if many else runs[0]
 
 
+def _member_seeds(seed, data) -> tuple[list[int], bool]:
+    """The members' seeds (:func:`minelib.seeding.member_seeds`; K is the length of a list of seeds, else of a
+    list of data sets, else 1) and whether a list of runs is returned."""
+    sets, listed = data_sets(data), isinstance(seed, (list, tuple, np.ndarray))
+    k = len(seed) if listed else len(sets) if sets is not None else 1
+    return seeding.member_seeds(seed, k), listed or sets is not None
+
+
 def _data_source(data, seed: int, dev: torch.device) -> tuple[Callable[[int, torch.Generator], torch.Tensor], int]:
     """``(draw, x_dim)``: ``draw(n, gen) -> (n, x_dim) tensor`` gives minibatch rows from an array, or a sampler's
     output, and ``x_dim`` their size (a sampler's from a draw of its own, so that training's draws are
     the same whatever the size)."""
     if callable(data):
-        rng = sampler_rng(seed)
+        rng = seeding.rng(seed, "data")
 
         def rows(n: int, rng: np.random.Generator) -> torch.Tensor:
             out = data(n, rng)
@@ -245,18 +254,20 @@ def _data_source(data, seed: int, dev: torch.device) -> tuple[Callable[[int, tor
             if out.shape[0] != n:
                 raise ValueError(f"the data sampler returned {out.shape[0]} rows for a request of {n}")
             return torch.as_tensor(out, dtype=torch.get_default_dtype(), device=dev)
-        return (lambda n, gen: rows(n, rng)), rows(2, sampler_rng(seed)).shape[1]
+        return (lambda n, gen: rows(n, rng)), rows(2, seeding.rng(seed, "data")).shape[1]
     table = torch.as_tensor(as_float_array(data, "data"), dtype=torch.get_default_dtype(), device=dev)
     return (lambda n, gen: table[torch.randint(table.shape[0], (n,), generator=gen).to(dev)]), table.shape[1]
 
 
 def _init_networks(seed: int, x_dim: int, cfg: GANConfig) -> tuple[Generator, Discriminator, MINE | None]:
-    """G, D and (when ``beta > 0``) T's MINE of one run; G and D from a private copy of the global
-    generator's state, T from its own seed (none depends on the others)."""
-    with global_seed(seed):
-        G, D = Generator(cfg.z_dim, x_dim, cfg.g_hidden), Discriminator(x_dim, cfg.d_hidden)
+    """G, D and (when ``beta > 0``) T's MINE of one run, each from its own stream (``init``, ``discriminator``,
+    ``critic``), so that none depends on the others: a GAN and a MINEGAN of one seed start from the same G and D."""
+    with seeding.fork_global(seed, "init"):
+        G = Generator(cfg.z_dim, x_dim, cfg.g_hidden)
+    with seeding.fork_global(seed, "discriminator"):
+        D = Discriminator(x_dim, cfg.d_hidden)
     mine = MINE(x_dim, cfg.z_dim, bound="dv", ema_rate=cfg.ema_rate, hidden=cfg.t_hidden, activation="leaky_relu",
-                seed=stream_seed(seed, "critic")) if cfg.beta > 0 else None
+                seed=seeding.child_seed(seed, "critic")) if cfg.beta > 0 else None
     return G, D, mine
 
 
@@ -280,12 +291,12 @@ def _recorder(members: Members, cfg: GANConfig, progress: bool) -> Recorder:
 
 
 def _draw_chunk(members: Members, draws: list, c: int, cfg: GANConfig) -> tuple[torch.Tensor, ...]:
-    """A chunk's data (c, K, B, x_dim), noise (c, 2, K, B, z_dim) and shuffles (c, 2, K, B): per member, in
-    the order a single run draws them (data, noise, shuffles)."""
+    """A chunk's data (c, K, B, x_dim), noise (c, 2, K, B, z_dim) and shuffles (c, 2, K, B): per member, each
+    from its own stream, as a single run draws them."""
     B = cfg.batch_size
-    real = members.draw(lambda k, g: draws[k](c * B, g).reshape(c, B, -1), dim=1)
-    noise = members.draw(lambda k, g: torch.randn(c, 2, B, cfg.z_dim, generator=g), dim=2)
-    perms = members.draw(lambda k, g: torch.argsort(torch.rand(c, 2, B, generator=g), dim=-1), dim=2)
+    real = members.draw("data", lambda k, g: draws[k](c * B, g).reshape(c, B, -1), dim=1)
+    noise = members.draw("noise", lambda k, g: torch.randn(c, 2, B, cfg.z_dim, generator=g), dim=2)
+    perms = members.draw("shuffle", lambda k, g: torch.argsort(torch.rand(c, 2, B, generator=g), dim=-1), dim=2)
     return real, noise.to(members.device), perms.to(members.device)
 
 
@@ -336,8 +347,9 @@ def _sample(G: nn.Module, z: torch.Tensor, rows: int = 8192) -> np.ndarray:
 
 
 def generate(G: Generator, n: int, seed: int = 0, device: str | torch.device | None = None) -> np.ndarray:
-    """``n`` samples of a trained generator (eval mode) from seeded noise ``z ~ N(0, I)``."""
+    """``n`` samples of a trained generator (eval mode) from noise ``z ~ N(0, I)`` of stream ``sample`` of ``seed``
+    (any int >= 0; :mod:`minelib.seeding`): the noise of the recorded samples of a run seeded ``seed``."""
     n = check_positive_int(n, "n")
     dev = next(G.parameters()).device if device is None else resolve_device(device)
-    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(dev)
+    z = torch.randn(n, G.z_dim, generator=seeding.generator(seed, "sample")).to(dev)
     return _sample(G, z)

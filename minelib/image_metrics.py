@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import seeding
 from .runtime import resolve_device
 from .validation import check_choice, check_positive_int
 
@@ -65,7 +66,11 @@ class MnistClassifier(nn.Module):
 
 def train_classifier(x_train, y_train, x_test, y_test, arch: str = "cnn", epochs: int = 3, batch_size: int = 128,
                      lr: float = 1e-3, device: str = "auto", seed: int = 0):
-    """Train :class:`MnistClassifier` with Adam; return ``(classifier in eval mode, test accuracy in %)``."""
+    """Train :class:`MnistClassifier` with Adam; return ``(classifier in eval mode, test accuracy in %)``.
+
+    ``seed`` (any int >= 0) fixes the initial weights, the epochs' order and dropout (streams ``init``,
+    ``order``, ``global`` of :mod:`minelib.seeding`); torch's global generators are left as they were.
+    """
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
     dev = resolve_device(device)
@@ -73,13 +78,14 @@ def train_classifier(x_train, y_train, x_test, y_test, arch: str = "cnn", epochs
     yt = torch.as_tensor(np.asarray(y_train, dtype=np.int64))
     if len(xt) != len(yt):
         raise ValueError(f"x_train has {len(xt)} rows but y_train {len(yt)}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeding.fork_global(seed, "init"):
         clf = MnistClassifier(arch).to(dev)
-        opt = torch.optim.Adam(clf.parameters(), lr=lr)
-        clf.train()
+    opt = torch.optim.Adam(clf.parameters(), lr=lr)
+    order_gen = seeding.generator(seed, "order")
+    clf.train()
+    with seeding.fork_global(seed, "global", device=dev):  # dropout draws from torch's global generator
         for _ in range(epochs):
-            order = torch.randperm(len(xt))
+            order = torch.randperm(len(xt), generator=order_gen)
             for i in range(0, len(xt), batch_size):
                 idx = order[i:i + batch_size]
                 loss = F.cross_entropy(clf(xt[idx].to(dev)), yt[idx].to(dev))
@@ -133,13 +139,14 @@ def intra_class_ms_ssim(samples, labels, pairs_per_class: int = 200, seed: int =
     """Mean MS-SSIM over random pairs of distinct samples sharing a (predicted) label, pooled over classes.
 
     Classes with fewer than two samples are skipped; NaN when no class has two. ``kw`` goes to :func:`ms_ssim`.
+    The pairs come from stream ``eval`` of ``seed`` (any int >= 0; :mod:`minelib.seeding`).
     """
     x = _images(samples, "samples")
     labels = np.asarray(labels)
     if len(labels) != len(x):
         raise ValueError(f"{len(x)} samples but {len(labels)} labels")
     pairs_per_class = check_positive_int(pairs_per_class, "pairs_per_class")
-    rng = np.random.default_rng(seed)
+    rng = seeding.rng(seed, "eval")
     a, b = [], []
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)

@@ -10,10 +10,10 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-import numpy as np
 import torch
 from torch import nn
 
+from . import seeding
 from .validation import check_choice, check_positive_int
 
 ACTIVATIONS = {
@@ -33,9 +33,11 @@ class StatisticsNetwork(nn.Module):
         hidden: widths of the hidden layers.
         activation: one of ``relu``, ``elu``, ``leaky_relu`` (slope 0.2), ``tanh``, ``softplus``.
         members: number K of independent critics held as one batched model.
-        seed: an int or one int per member; member k is initialised from its own generator so that
-            it gets exactly the weights a single network built with that seed gets. ``None`` draws
-            from torch's global generator.
+        seed: an int or one int per member (:func:`minelib.seeding.member_seeds`: an int with
+            ``members > 1`` means ``replicate_seeds(seed, members)``); member k is initialised from the
+            ``init`` stream of its seed, so it gets exactly the weights a single network built with
+            that seed gets. ``None`` draws from torch's global generator (network constructors only).
+            The scheme: :mod:`minelib.seeding`.
         input_noise, hidden_noise: std of additive Gaussian noise on the input and after each hidden
             layer during training (the noisy critics of the ICML version's experiments).
 
@@ -73,10 +75,10 @@ class StatisticsNetwork(nn.Module):
 
     def reset_parameters(self, seed: int | Sequence[int] | None = None) -> None:
         """Initialise as ``nn.Linear`` does (uniform in +-1/sqrt(fan_in)), member by member."""
-        seeds = member_seeds(seed, self.members)
+        seeds = [None] * self.members if seed is None else seeding.member_seeds(seed, self.members)
         with torch.no_grad():
             for k, s in enumerate(seeds):
-                gen = None if s is None else torch.Generator().manual_seed(s)
+                gen = None if s is None else seeding.generator(s, "init")
                 for w, b in zip(self.weights, self.biases):
                     bound = 1.0 / math.sqrt(w.shape[1])
                     w[k].copy_(_uniform(w.shape[1:], bound, gen))
@@ -128,31 +130,20 @@ def gaussian_like(h: torch.Tensor, generators: Sequence[torch.Generator] | None 
 @contextmanager
 def seeded_noise(module: nn.Module, generators: Sequence[torch.Generator]) -> Iterator[None]:
     """Within the block, every noise layer of ``module`` (those with a ``noise_generators`` attribute)
-    draws from ``generators`` (see :func:`gaussian_like`); afterwards from the global generator again."""
+    draws from ``generators`` (see :func:`gaussian_like`); afterwards from what it drew from before (the
+    global generator outside any block), so that blocks nest: an evaluation inside a training loop can draw
+    from its own stream (:mod:`minelib.seeding`: ``eval`` inside ``noise_layers``)."""
     layers = [m for m in module.modules() if hasattr(m, "noise_generators")]
+    before = [m.noise_generators for m in layers]
     for m in layers:
         m.noise_generators = list(generators)
     try:
         yield
     finally:
-        for m in layers:
-            m.noise_generators = None
+        for m, gens in zip(layers, before):
+            m.noise_generators = gens
 
 
 def _uniform(shape, bound: float, gen: torch.Generator | None) -> torch.Tensor:
     return torch.empty(shape).uniform_(-bound, bound, generator=gen)
 
-
-def member_seeds(seed, members: int) -> list[int | None]:
-    """``seed`` as one seed per member: None stays None (torch's global generator), an int gives
-    ``seed + k``, a sequence of ints is taken as is. Anything else is a clear error."""
-    is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-    if seed is None:
-        return [None] * members
-    if is_int(seed):
-        return [int(seed) + k for k in range(members)]
-    if not (isinstance(seed, (list, tuple, np.ndarray)) and all(is_int(v) for v in seed)):
-        raise TypeError(f"seed must be an int or a list of {members} ints (one per member); got {seed!r}")
-    if len(seed) != members:
-        raise ValueError(f"seed must be an int or {members} ints (one per member); got {len(seed)}")
-    return [int(v) for v in seed]

@@ -8,6 +8,8 @@ from importlib import metadata
 import numpy as np
 import torch
 
+from . import seeding
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -28,10 +30,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (CPU and CUDA) global generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    """Seed Python's, numpy's and torch's (CPU and CUDA) global generators from stream ``global`` of ``seed``
+    (any int >= 0; :mod:`minelib.seeding`). minelib itself never needs it: its functions take their own seeds."""
+    random.seed(seeding.torch_seed(seed, "global"))
+    np.random.seed(seeding.sequence(seed, "global").generate_state(4))
+    torch.manual_seed(seeding.torch_seed(seed, "global"))
 
 
 def device_name(device: torch.device) -> str:

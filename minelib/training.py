@@ -3,13 +3,14 @@ the information bottleneck (eq. 24) each build their networks, then per step mak
 statistics-network step and a generator (or encoder) step, and record. This module holds the rest:
 
 - :func:`configure`: a frozen settings dataclass, with keyword overrides, validated once at the boundary;
-- :class:`Members`: the K members of a run trained at once (a list of seeds), each drawing from random
-  streams of its own, stacked into one model (:mod:`minelib.ensemble`) or not;
+- :class:`Members`: the K members of a run trained at once (a list of seeds, :func:`minelib.seeding.member_seeds`),
+  each drawing from random streams of its own, stacked into one model (:mod:`minelib.ensemble`) or not;
 - :class:`Recorder`: per-step values kept on the device and read back every few steps with one host
   synchronisation, where a non-finite or implausible value stops the run (the idea of bmi's
   ``TrainingLog``), and the progress bar;
-- :func:`descend` and :func:`statistics_step`: an optimiser step, and the statistics network T's step;
-- :func:`global_seed` and :func:`stream_seed`: every seed a run derives from its own, in one place.
+- :func:`descend` and :func:`statistics_step`: an optimiser step, and the statistics network T's step.
+
+Every seed a run uses is derived in :mod:`minelib.seeding` (its docstring lists the streams).
 
 The MI term's gradient with adaptive clipping (eq. 36) is :func:`minelib.clipping.mi_regularised_grads`.
 """
@@ -17,8 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,43 +26,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import ensemble
+from . import ensemble, seeding
 from .estimator import MINE, TrainingDivergedError
 from .networks import seeded_noise
-
-#: How each random stream of a run derives its seed from the run's (or member's) seed. The offsets are
-#: arbitrary, chosen only to keep the streams apart; they are kept as they are so that results reproduce.
-SEED_STREAMS: dict[str, Callable[[int], int]] = {
-    "noise": lambda s: s,               # minibatches, noise and shuffles of every training loop
-    "record": lambda s: s + 104729,     # MINEGAN's fixed noise for the recorded samples
-    "order": lambda s: s ^ 0xB077,      # the bottleneck's minibatch order
-    "global": lambda s: s + 0x5EED,     # layers that draw from torch's global generator (CelebA's dropout)
-    "critic": lambda s: s + 7919,       # the statistics network T of MINEGAN and ALI+MINE
-    "discriminators": lambda s: s + 1,  # the bidirectional models' discriminators (F and G take s itself)
-    "ib_critic": lambda s: s + 1,       # the bottleneck's statistics network
-}
-#: The second word of the numpy seed of a data sampler's generator (MINEGAN's ``data`` as a function).
-_SAMPLER_WORD = 0xDA7A
-
-
-def stream_seed(seed: int, stream: str) -> int:
-    """The seed of random stream ``stream`` (a key of :data:`SEED_STREAMS`) of a run seeded ``seed``."""
-    return SEED_STREAMS[stream](seed)
-
-
-def sampler_rng(seed: int) -> np.random.Generator:
-    """The numpy generator a data sampler ``f(n, rng)`` of a run seeded ``seed`` draws from."""
-    return np.random.default_rng([seed, _SAMPLER_WORD])
-
-
-@contextmanager
-def global_seed(seed: int | None) -> Iterator[None]:
-    """Within the block torch's global CPU generator is seeded with ``seed`` (None: left as it is); afterwards
-    it is back where it was, so that building a network from a seed never moves the caller's random numbers."""
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
-        yield
 
 
 # --------------------------------------------------------------------------- settings
@@ -98,65 +64,83 @@ def settings_of(config) -> dict:
 
 # --------------------------------------------------------------------------- members
 
-def per_member_data(data, k: int, noun: str = "seeds") -> list:
-    """``data`` as one data set per member: a list of ``k`` data sets, or the same one ``k`` times.
+def data_sets(data) -> list | None:
+    """``data`` as a list of per-member data sets, or None when it is one data set (shared by all members).
 
     A data set is an array of rows (numpy, torch or nested lists; 2-d, or more for images) or a sampler
     function, so a list or tuple of such is one per member; a plain nested-list data set has 1-d items (its
-    rows) and is shared by all.
+    rows) and is one data set.
     """
     ndim = lambda d: d.ndim if hasattr(d, "ndim") else np.ndim(d)
     if isinstance(data, (list, tuple)) and data and all(callable(d) or ndim(d) >= 2 for d in data):
-        if len(data) != k:
-            raise ValueError(f"data lists {len(data)} data sets for {k} {noun}; give one per "
-                             f"{noun.rstrip('s')} or a single one")
         return list(data)
-    return [data] * k
+    return None
+
+
+def per_member_data(data, k: int, noun: str = "seeds") -> list:
+    """``data`` as one data set per member: a list of ``k`` data sets, or the same one ``k`` times
+    (see :func:`data_sets`)."""
+    sets = data_sets(data)
+    if sets is None:
+        return [data] * k
+    if len(sets) != k:
+        raise ValueError(f"data lists {len(sets)} data sets for {k} {noun}; give one per "
+                         f"{noun.rstrip('s')} or a single one")
+    return sets
 
 
 class Members:
     """The K members of one run, trained at once: one per seed, each with random streams of its own.
 
     Args:
-        seeds: one seed per member (validated by the caller).
+        seeds: one seed per member (from :func:`minelib.seeding.member_seeds`, called by the trainer).
         device: where the members train.
         stacked: whether tensors carry a leading member dimension K (a model stacked by
             :func:`minelib.ensemble.stack`); a plain run of one model is not stacked.
-        generator_device: where the main generators live (default: ``device``).
+        generator_device: where the members' generators live (default: ``device``).
 
-    ``gens`` are the members' main generators (stream ``"noise"``): minibatches, noise and shuffles. Each
-    member draws from its own, in the order a run of that member alone draws, so a member of a stacked run
-    gets the random numbers it gets alone.
+    :meth:`gens` are the members' generators of one purpose of :mod:`minelib.seeding` (``data``, ``noise``,
+    ``shuffle``, ``noise_layers``, ``eval``...), made once per run: each member draws from its own, in the
+    order a run of that member alone draws, so a member of a stacked run gets the random numbers it gets alone.
     """
 
     def __init__(self, seeds: Sequence[int], device: torch.device, *, stacked: bool,
                  generator_device: torch.device | str | None = None):
         self.seeds, self.device, self.stacked = list(seeds), device, bool(stacked)
-        self.gens = self.generators("noise", device if generator_device is None else generator_device)
+        self.generator_device = device if generator_device is None else generator_device
+        self._streams: dict[str, list[torch.Generator]] = {}
 
     def __len__(self) -> int:
         return len(self.seeds)
 
-    def generators(self, stream: str, device: torch.device | str = "cpu") -> list[torch.Generator]:
-        """One generator per member for random stream ``stream`` (see :data:`SEED_STREAMS`)."""
-        return [torch.Generator(device=device).manual_seed(stream_seed(s, stream)) for s in self.seeds]
+    def gens(self, purpose: str) -> list[torch.Generator]:
+        """The members' generators of stream ``purpose`` on the generator device; the same objects for the
+        whole run, so that each stream continues where it stopped."""
+        if purpose not in self._streams:
+            self._streams[purpose] = self.generators(purpose, self.generator_device)
+        return self._streams[purpose]
 
-    def draw(self, fn: Callable[[int, torch.Generator], torch.Tensor], *, dim: int = 0,
+    def generators(self, purpose: str, device: torch.device | str = "cpu") -> list[torch.Generator]:
+        """Fresh generators of stream ``purpose``, one per member, on ``device``."""
+        return seeding.member_generators(self.seeds, purpose, device)
+
+    def draw(self, purpose: str, fn: Callable[[int, torch.Generator], torch.Tensor], *, dim: int = 0,
              generators: Sequence[torch.Generator] | None = None) -> torch.Tensor:
-        """``fn(k, generator)`` per member, stacked on a new dimension ``dim`` when stacked."""
-        return ensemble.per_member(self.gens if generators is None else generators, fn, self.stacked, dim)
+        """``fn(k, generator)`` per member from its stream ``purpose`` (or from ``generators``), stacked on a
+        new dimension ``dim`` when stacked."""
+        return ensemble.per_member(self.gens(purpose) if generators is None else generators, fn, self.stacked, dim)
 
     def shuffle(self, z: torch.Tensor) -> torch.Tensor:
-        """Rows of ``z`` shuffled within each member (a derangement): MINE's marginal pairs."""
-        return ensemble.shuffle_rows(z, self.gens, self.stacked)
+        """Rows of ``z`` shuffled within each member (a derangement, stream ``shuffle``): MINE's marginal pairs."""
+        return ensemble.shuffle_rows(z, self.gens("shuffle"), self.stacked)
 
     def full(self, value: float) -> torch.Tensor:
         """A constant per member, shaped like a per-member loss: (K,) when stacked, () otherwise."""
         return torch.full((len(self),) if self.stacked else (), value, device=self.device)
 
-    def noise(self, module: nn.Module):
-        """Context manager: the noise layers of ``module`` draw from the members' generators."""
-        return seeded_noise(module, self.gens)
+    def noise(self, module: nn.Module, purpose: str = "noise_layers"):
+        """Context manager: the noise layers of ``module`` draw from the members' stream ``purpose``."""
+        return seeded_noise(module, self.gens(purpose))
 
     def stack(self, modules: Sequence[nn.Module]) -> nn.Module:
         """The members' modules as one on the device: stacked, or the one module of a plain run."""

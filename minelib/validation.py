@@ -84,15 +84,6 @@ def check_choice(value, name: str, choices) -> str:
     return value.lower()
 
 
-def check_seeds(seed, k: int, many: bool) -> list[int]:
-    """One seed per member: an int for a single model (``many`` False), a list of ``k`` ints for a list of models."""
-    if not many:
-        return [check_positive_int(seed, "seed", minimum=0)]
-    if not isinstance(seed, (list, tuple, np.ndarray)) or len(seed) != k:
-        raise ValueError(f"a list of {k} models needs a list of {k} seeds, one per model; got seed={seed!r}")
-    return [check_positive_int(s, "seed", minimum=0) for s in seed]
-
-
 def check_bool(value, name: str) -> bool:
     """Return ``value`` as a bool, raising if it is not one (a string such as ``"no"`` would read as True)."""
     if not isinstance(value, (bool, np.bool_)):

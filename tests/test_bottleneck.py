@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from minelib import TrainingDivergedError
+from minelib import TrainingDivergedError, seeding
 from minelib.bottleneck import (MODELS, BottleneckArchitecture, BottleneckConfig, BottleneckModel, StochasticEncoder,
                                 gaussian_kl, make_model, train_bottleneck)
 
@@ -292,5 +292,41 @@ def test_stacked_models_match_one_by_one(float64, name, polyak):
         # Adam's normalised steps carry float64 rounding of near-zero gradients to about 1e-12 in 12 steps.
         for (key, a), b in zip(run.model.state_dict().items(), alone.model.state_dict().values()):
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10, msg=key)
-    with pytest.raises(ValueError, match="3 seeds, one per model"):
-        train_bottleneck([build(s) for s in (3, 4, 5)], x, y, xt, yt, seed=1, **kw)
+    with pytest.raises(ValueError, match="a list of 3 seeds, one per model; got a list of 2"):
+        train_bottleneck([build(s) for s in (3, 4, 5)], x, y, xt, yt, seed=[1, 2], **kw)
+
+
+def test_int_seed_with_k_models_means_its_replicates():
+    x, y = _blobs(200)
+    kw = dict(epochs=1, batch_size=50, progress=False, test_samples=2)
+    build = lambda: [make_model("MINE (Additive)", seed=s, **SMALL) for s in (3, 4)]
+    by_int = train_bottleneck(build(), x, y, x, y, seed=5, **kw)
+    by_list = train_bottleneck(build(), x, y, x, y, seed=seeding.replicate_seeds(5, 2), **kw)
+    assert [r.settings["seed"] for r in by_int] == seeding.replicate_seeds(5, 2)
+    for a, b in zip(by_int, by_list):
+        pd.testing.assert_frame_equal(a.history, b.history)
+        assert a.test_error == b.test_error
+
+
+def test_any_int_seed_is_its_own_seed():
+    """2**70 seeds the model and the run; 2**32 is not 0 in disguise."""
+    x, y = _blobs(200)
+    run = lambda model_seed, seed: train_bottleneck(make_model("MINE (Additive)", seed=model_seed, **SMALL), x, y, x, y,
+                                                    epochs=1, batch_size=50, seed=seed, progress=False, test_samples=2)
+    big, zero, wrapped = run(2**70, 2**70), run(0, 0), run(0, 2**32)
+    assert big.settings["seed"] == 2**70 and np.isfinite(big.history["loss"]).all()
+    assert not zero.history["ce"].equals(wrapped.history["ce"])
+    a, b = (BottleneckModel("additive", "mine", seed=s, **SMALL) for s in (0, 2**32))
+    assert not torch.equal(a.encoder.head.weight, b.encoder.head.weight)
+    assert not torch.equal(a.mine.network.weights[0], b.mine.network.weights[0])
+    with pytest.raises(TypeError, match="seed"):
+        BottleneckModel("additive", "mine", seed=2.0, **SMALL)
+
+
+def test_evaluating_never_moves_the_training_draws():
+    """Evaluations draw the encoder's noise from their own stream: how often a run evaluates leaves its
+    training alone."""
+    often, rarely = (_train(make_model("MINE (Gaussian)", seed=0, **SMALL), epochs=1, eval_every=e, seed=4)
+                     for e in (1, 8))
+    pd.testing.assert_frame_equal(often.history, rarely.history)
+    assert len(often.evals) == 8 and len(rarely.evals) == 1

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import minelib
-from minelib import MINE, correlated_gaussian, estimate_mi, gaussian_mi
+from minelib import MINE, correlated_gaussian, estimate_mi, gaussian_mi, seeding
 
 
 def test_estimate_close_to_truth(gaussian):
@@ -65,6 +65,28 @@ def test_stacked_equals_one_by_one():
         h_s = stacked.history[(stacked.history.member == k) & (stacked.history.split == "train")]["mi"].to_numpy()
         h_a = alone.history[alone.history.split == "train"]["mi"].to_numpy()
         np.testing.assert_allclose(h_s, h_a, atol=1e-3)
+
+
+def test_any_int_seed_is_its_own_seed(gaussian):
+    """2**70 is a seed; 2**32 is not 0 in disguise (no wrapping to 32 or 64 bits anywhere)."""
+    x, z = gaussian[0][:1000], gaussian[1][:1000]
+    run = lambda s: estimate_mi(x, z, steps=30, seed=s, progress=False)
+    big, zero, wrapped = run(2**70), run(0), run(2**32)
+    assert np.isfinite(big.mi) and big.settings["seeds"] == [2**70]
+    assert len({big.mi, zero.mi, wrapped.mi}) == 3
+
+
+def test_int_seed_with_k_tasks_means_its_replicates():
+    """An int seed with K stacked tasks is replicate_seeds(seed, K); member k gets what that seed gets alone."""
+    tasks = [correlated_gaussian(1_000, rho, 2, seed=i) for i, rho in enumerate([0.3, 0.8])]
+    x, z = np.stack([t[0] for t in tasks]), np.stack([t[1] for t in tasks])
+    by_int = estimate_mi(x, z, steps=60, seed=7, progress=False)
+    by_list = estimate_mi(x, z, steps=60, seed=seeding.replicate_seeds(7, 2), progress=False)
+    assert by_int.settings["seeds"] == seeding.replicate_seeds(7, 2)
+    assert np.array_equal(by_int.mi, by_list.mi) and by_int.history.equals(by_list.history)
+    for k, s in enumerate(seeding.replicate_seeds(7, 2)):
+        alone = estimate_mi(x[k], z[k], steps=60, seed=s, progress=False)
+        assert abs(alone.mi - by_int.mi[k]) < 1e-3
 
 
 def test_divergence_names_the_step(gaussian):

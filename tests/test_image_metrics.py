@@ -105,3 +105,20 @@ def test_attribute_accuracy_is_the_mean_over_attributes(tmp_path):
     ms = ms_ssim(celeba.to_unit_range(data.x_test), celeba.to_unit_range(data.x_test), image_shape=(3, 64, 64),
                  betas=(0.0448, 0.2856, 0.3001, 0.2363))
     assert np.allclose(ms, 1, atol=1e-5)
+
+
+def test_classifier_seeds_are_any_int_and_leave_the_global_generator_alone():
+    import torch
+
+    x, y = _blobs(200)
+    state = torch.get_rng_state()
+    big, _ = train_classifier(x, y, x, y, arch="cnn", epochs=1, batch_size=50, device="cpu", seed=2**70)
+    assert torch.equal(torch.get_rng_state(), state)          # init, order and dropout draw from private streams
+    zero, _ = train_classifier(x, y, x, y, arch="cnn", epochs=1, batch_size=50, device="cpu", seed=0)
+    wrapped, _ = train_classifier(x, y, x, y, arch="cnn", epochs=1, batch_size=50, device="cpu", seed=2**32)
+    first = lambda clf: next(clf.parameters())
+    assert not torch.equal(first(zero), first(wrapped)) and not torch.equal(first(big), first(zero))
+    assert intra_class_ms_ssim(x, y, pairs_per_class=10, seed=2**70) == intra_class_ms_ssim(x, y, pairs_per_class=10,
+                                                                                            seed=2**70)
+    with pytest.raises(TypeError, match="seed"):
+        train_classifier(x, y, x, y, epochs=1, device="cpu", seed=0.5)

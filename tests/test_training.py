@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from minelib import TrainingDivergedError
+from minelib import TrainingDivergedError, seeding
 from minelib.bidirectional import BidirectionalConfig
 from minelib.bottleneck import BottleneckArchitecture, BottleneckConfig
-from minelib.training import (LOSS_BOUND, NORM_BOUND, Members, Recorder, configure, global_seed, per_member_data,
-                              settings_of, stream_seed)
+from minelib.ensemble import shuffle_rows
+from minelib.training import (LOSS_BOUND, NORM_BOUND, Members, Recorder, configure, data_sets, per_member_data,
+                              settings_of)
 
 CPU = torch.device("cpu")
 
@@ -62,25 +63,6 @@ def test_configs_reject_bad_settings_by_name(cls, bad, error, name):
         cls(**bad)
 
 
-def test_stream_seeds_are_the_historical_offsets():
-    # Results reproduce only if these stay as they are (see SEED_STREAMS).
-    assert [stream_seed(10, s) for s in ("noise", "record", "order", "global", "critic", "discriminators")] == \
-        [10, 10 + 104729, 10 ^ 0xB077, 10 + 0x5EED, 10 + 7919, 11]
-
-
-def test_global_seed_seeds_inside_and_restores_outside():
-    torch.manual_seed(1)
-    before = torch.get_rng_state()
-    with global_seed(5):
-        a = torch.rand(3)
-    assert torch.equal(torch.get_rng_state(), before)
-    with global_seed(5):
-        assert torch.equal(torch.rand(3), a)
-    with global_seed(None):
-        torch.rand(3)                  # draws from the caller's state, which is then restored
-    assert torch.equal(torch.get_rng_state(), before)
-
-
 # ---------------------------------------------------------------- members
 
 def test_per_member_data_has_one_rule_for_arrays_tensors_and_samplers():
@@ -94,19 +76,28 @@ def test_per_member_data_has_one_rule_for_arrays_tensors_and_samplers():
     assert per_member_data(images, 2) == images
     with pytest.raises(ValueError, match="3 data sets for 2 models; give one per model"):
         per_member_data(sets, 2, "models")
+    assert data_sets(x) is None and data_sets(rows) is None and data_sets(sets) == sets
 
 
 @pytest.mark.parametrize("stacked", [False, True])
-def test_members_draw_and_shuffle_from_their_own_generators(stacked):
-    seeds = [3, 4, 5] if stacked else [3]
+def test_members_draw_and_shuffle_from_their_own_streams(stacked):
+    seeds = [3, 2**70, 5] if stacked else [3]
     members = Members(seeds, CPU, stacked=stacked)
-    draw = members.draw(lambda k, g: torch.randn(4, generator=g))
-    alone = [torch.randn(4, generator=torch.Generator().manual_seed(s)) for s in seeds]
+    draw = members.draw("noise", lambda k, g: torch.randn(4, generator=g))
+    alone = [torch.randn(4, generator=seeding.generator(s, "noise")) for s in seeds]
     assert torch.equal(draw, torch.stack(alone) if stacked else alone[0])
+    # a stream continues where it stopped; another purpose is another stream
+    again = members.draw("noise", lambda k, g: torch.randn(4, generator=g))
+    assert not torch.equal(again, draw)
+    assert members.gens("noise") is members.gens("noise") and members.gens("data") is not members.gens("noise")
     assert members.full(math.nan).shape == ((3,) if stacked else ())
-    order = members.draw(lambda k, g: torch.randperm(5, generator=g), generators=members.generators("order"))
-    want = [torch.randperm(5, generator=torch.Generator().manual_seed(s ^ 0xB077)) for s in seeds]
+    order = members.draw("order", lambda k, g: torch.randperm(5, generator=g))
+    want = [torch.randperm(5, generator=seeding.generator(s, "order")) for s in seeds]
     assert torch.equal(order, torch.stack(want) if stacked else want[0])
+    z = torch.arange(3 * 6, dtype=torch.float64).reshape(3, 6, 1)
+    shuffled = members.shuffle(z if stacked else z[0])
+    fresh = Members(seeds, CPU, stacked=stacked).generators("shuffle")
+    assert torch.equal(shuffled, shuffle_rows(z if stacked else z[0], fresh, stacked))
 
 
 def test_members_stack_copy_back_and_unstack():

@@ -47,10 +47,13 @@ def test_bad_arrays(fn, x, z, exc, msg):
     (dict(test_fraction=0.95), ValueError, "test_fraction must lie in"),
     (dict(activation="swish"), ValueError, "unknown activation 'swish'"),
     (dict(device="tpu"), ValueError, "device"),
-    (dict(seed=[1, 2]), ValueError, "seed must be an int or 1 ints"),
+    (dict(seed=[1, 2]), ValueError, "seed must be an integer >= 0 or a list of 1 seeds, one per task; got a list of 2"),
     (dict(seed=None), TypeError, "always seeded"),
-    (dict(seed=1.5), TypeError, "seed must be an int or a list of 1 ints"),
-    (dict(seed="0"), TypeError, "seed must be an int"),
+    (dict(seed=1.5), TypeError, "seed must be an integer >= 0 or a list of 1 of them"),
+    (dict(seed="0"), TypeError, "seed must be an integer"),
+    (dict(seed=True), TypeError, "seed must be an integer"),
+    (dict(seed=-1), ValueError, "seed must be >= 0"),
+    (dict(seed=[-1]), ValueError, r"seed\[0\] must be >= 0"),
 ])
 def test_bad_settings(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):

@@ -57,7 +57,7 @@ def outputs(cfg, model, x, run_seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A trained model's reconstructions ``G(F(x) + eps)`` of ``x`` and its ``cfg.n_samples`` samples ``G(z)``,
     their noise seeded from the run's seed."""
     return (reconstruct(model, x, noise=cfg.enc_noise, seed=run_seed),
-            sample(model, cfg.n_samples, seed=run_seed + 1))
+            sample(model, cfg.n_samples, seed=run_seed))
 
 
 def run_record(variant: str, replicate: int, run) -> tuple[pd.DataFrame, dict]:

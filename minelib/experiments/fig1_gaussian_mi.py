@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from .. import estimate_mi, gaussian_mi, ksg_mi
+from .. import estimate_mi, gaussian_mi, ksg_mi, seeding
 from ..data import correlated_gaussian
 from . import common
 from .protocol import Unit
@@ -83,10 +83,11 @@ def members(cfg: Settings) -> list[tuple[float, int]]:
 
 
 def member_seed(seed: int, replicate: int, index: int) -> int:
-    """The training seed of member ``index`` (of replicate ``replicate``) of a panel under base ``seed``:
-    ``seed * 10_000 + replicate * 100 + index``. Since ``index = replicate * 13 + position of rho``, seeds are
-    distinct within a base seed, and across base seeds for fewer than 88 replicates."""
-    return seed * 10_000 + replicate * 100 + index
+    """The training seed of member ``index`` (of replicate ``replicate``) of a panel under base ``seed``: the
+    member's ``replicate`` stream (:func:`minelib.seeding.replicate_seeds`), distinct for every member and base
+    seed. ``replicate`` is implied by ``index`` (``index = replicate * 13 + position of rho``); it is kept in
+    the signature to say which data set the member trains on."""
+    return seeding.torch_seed(seed, "replicate", index)
 
 
 def units(cfg: Settings) -> list[Unit]:

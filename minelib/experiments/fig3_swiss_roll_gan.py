@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pandas as pd
 
+from .. import seeding
 from ..metrics import spiral_coverage
 from ..toy2d import swiss_roll
 from . import common, toy_gan
@@ -97,7 +98,7 @@ def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
     "data": (n_samples, 2) data points, "data_coverage": {...}, "snapshots": [...], "clip": bool,
     "settings": {...}}``."""
     runs = [(model, s, r) for model in MODELS for s, r in enumerate(parts[model])]
-    ref, _ = swiss_roll(cfg.n_samples, seed=(seed, 999_999))
+    ref, _ = swiss_roll(cfg.n_samples, seed=seeding.sequence(seed, "sample"))
     ref_m = spiral_coverage(ref, bins=cfg.bins)
     return {"samples": {(model, s, step): x for model, s, r in runs for step, x in r["samples"].items()},
             "coverage": pd.DataFrame([(model, s, step, m["coverage"], m["on_arc_percent"])

@@ -20,6 +20,7 @@ import sys
 import numpy as np
 import pandas as pd
 
+from .. import seeding
 from ..metrics import grid_mode_metrics
 from ..toy2d import GRID_MEANS, grid_gaussians
 from . import common, toy_gan
@@ -149,7 +150,7 @@ def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
             tag = f"ablation_beta{u.params['beta']:g}_{'clip' if u.params['clip'] else 'noclip'}"
             settings.update({f"{tag}_seed{s}": r["settings"] for s, r in zip(u.params["seeds"], parts[u.key])})
     ab_rows, norms, ab_samples = _ablation(cfg, runs)
-    ref = grid_gaussians(cfg.n_samples, seed=(seed, 999_999))[0]
+    ref = grid_gaussians(cfg.n_samples, seed=seeding.sequence(seed, "sample"))[0]
     return {"samples": {(model, s): r["samples"][cfg.steps] for model, s, r in main},
             "modes": pd.DataFrame([{"model": model, "seed": s, **r["scores"][cfg.steps]} for model, s, r in main]),
             "curves": pd.DataFrame([{"model": model, "seed": s, "step": step, **score}

@@ -1,7 +1,7 @@
 """The one experiment protocol: settings, units of work, run a unit, combine, then judge and plot.
 
 Every module in :mod:`minelib.experiments` provides the same names (bmi's ``interface.py`` is the
-model; this file imports nothing else from minelib, so every other module may import it):
+model; this file imports only :mod:`minelib.seeding`, a ground-floor module, so every other module may import it):
 
 - ``NAME``, ``TITLE``, ``PAPER_CLAIM``, ``DATA_SOURCE``, ``PAPER`` (the paper's numbers, or words);
 - ``Settings``, a frozen :class:`~minelib.experiments.settings.ExperimentSettings` whose defaults are
@@ -22,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 import time
 from typing import Any, Mapping, Protocol
+
+from .. import seeding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +68,8 @@ class IncompleteRun(RuntimeError):
 
 
 def replicate_seeds(seed: int, n: int) -> list[int]:
-    """The run seeds of an experiment's ``n`` replicates under base ``seed`` (the one place they are made)."""
-    return [seed * 1000 + s for s in range(n)]
+    """The run seeds of an experiment's ``n`` replicates under base ``seed``: :func:`minelib.seeding.replicate_seeds`."""
+    return seeding.replicate_seeds(seed, n)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:

