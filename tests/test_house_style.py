@@ -43,13 +43,14 @@ def test_the_counter_counts_code_not_docstrings_or_comments():
 
 
 def test_nothing_points_at_a_file_the_repository_does_not_have():
-    # The planning notes stay outside the repository; a reader of a clone must resolve every reference.
-    pattern = re.compile(r"PAPER_SPEC|\.\./shared|/work/shared")
+    # The planning notes stay outside the repository; a reader of a clone must resolve every reference. The
+    # names are assembled from parts so that this file holds no such reference itself and is scanned too.
+    outside = ("PAPER" + "_SPEC", ".." + "/shared", "/work" + "/shared")
+    pattern = re.compile("|".join(map(re.escape, outside)))
     hits = []
     for path in ROOT.rglob("*"):
         if path.is_file() and path.suffix in {".py", ".md", ".ipynb", ".sh", ".yml", ".toml", ".cff"} \
-                and not any(part in {".venv", ".git", "results", "test-output"} for part in path.parts) \
-                and path.name != "test_house_style.py":
+                and not any(part in {".venv", ".git", "results", "test-output"} for part in path.parts):
             hits += [f"{path.relative_to(ROOT)}" for line in path.read_text(errors="ignore").splitlines()
                      if pattern.search(line)]
     assert sorted(set(hits)) == []
