@@ -14,7 +14,7 @@ import importlib
 from types import ModuleType
 
 from .common import default_profile, notebook_setup, settings
-from .protocol import IncompleteRun, Unit, run
+from .protocol import Unit, run
 from .settings import PROFILE_NAMES
 
 NAMES = ("fig1_gaussian_mi", "fig2_convergence", "fig3_swiss_roll_gan", "fig4_25gaussians_gan",
@@ -29,5 +29,5 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name}")
 
 
-__all__ = ["NAMES", "PROFILE_NAMES", "IncompleteRun", "Unit", "default_profile", "load", "notebook_setup", "run",
+__all__ = ["NAMES", "PROFILE_NAMES", "Unit", "default_profile", "load", "notebook_setup", "run",
            "settings"]

@@ -25,7 +25,7 @@ def notebook_setup(exp, profile: str | None, device: str, seed: int, out_dir, **
     from .. import plotting
     from ..results import output_dir
     from ..runtime import device_name, resolve_device
-    from .protocol import check_seed
+    from ..seeding import check_seed
 
     plotting.setup()
     cfg = settings(exp, profile or default_profile(), **overrides)

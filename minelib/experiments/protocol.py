@@ -24,6 +24,7 @@ import time
 from typing import Any, Mapping, Protocol
 
 from .. import seeding
+from ..seeding import replicate_seeds  # noqa: F401 -- experiments take their replicate seeds from here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,15 +64,6 @@ class Experiment(Protocol):
     def plot(self, result: dict): ...
 
 
-class IncompleteRun(RuntimeError):
-    """Raised by :func:`run` under a shard when units of other shards are not in the cache yet."""
-
-
-def replicate_seeds(seed: int, n: int) -> list[int]:
-    """The run seeds of an experiment's ``n`` replicates under base ``seed``: :func:`minelib.seeding.replicate_seeds`."""
-    return seeding.replicate_seeds(seed, n)
-
-
 def parse_shard(text: str | None) -> tuple[int, int] | None:
     """``"I/N"`` (1 <= I <= N) as ``(I, N)``; None stays None; anything else raises ValueError."""
     if text is None:
@@ -99,7 +91,7 @@ def run(exp: Experiment, cfg, *, device: str = "auto", seed: int = 0, progress: 
     """
     from . import cache  # cache reads minelib's version and sources; protocol itself imports nothing
 
-    check_seed(seed)
+    seed = seeding.check_seed(seed)
     todo = exp.units(cfg)
     keys = [u.key for u in todo]
     if len(set(keys)) != len(keys):
@@ -130,12 +122,3 @@ def run(exp: Experiment, cfg, *, device: str = "auto", seed: int = 0, progress: 
     result = exp.combine(cfg, parts, seed)
     result["units"] = entries
     return result
-
-
-def check_seed(seed) -> int:
-    """A base seed: any int >= 0 (bools and other types raise TypeError, negatives ValueError)."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer >= 0; got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0; got {seed}")
-    return seed

@@ -1,5 +1,4 @@
 """Fig 1's experiment module: settings, the stacked members and their seeds, units, a smoke run, the widget."""
-import time
 
 import matplotlib
 import pytest
@@ -32,10 +31,8 @@ def test_fig1_settings_are_the_profiles_with_overrides():
     (dict(n=100, n_ksg=500), "'n_ksg' .* must not exceed 'n'"),
 ])
 def test_fig1_bad_overrides_fail_at_once_naming_the_key(override, match):
-    start = time.perf_counter()
     with pytest.raises((TypeError, ValueError), match=match):
         settings(exp, "smoke", **override)
-    assert time.perf_counter() - start < 0.5
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
         settings(exp, "fast")
 

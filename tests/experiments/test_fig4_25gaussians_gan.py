@@ -1,5 +1,4 @@
 """Fig 4's experiment module: settings, the shared trainings (units), a smoke run with the ablation, the widget."""
-import time
 
 import matplotlib
 import numpy as np
@@ -20,10 +19,8 @@ matplotlib.use("Agg")
     (dict(g_hidden=[]), "'g_hidden' needs at least 1"),
 ])
 def test_fig4_bad_overrides_fail_at_once_naming_the_key(override, match):
-    start = time.perf_counter()
     with pytest.raises((TypeError, ValueError), match=match):
         settings(exp, "smoke", **override)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_fig4_settings_of_the_profiles():

@@ -1,6 +1,5 @@
 """Fig 5's experiment module: settings, units (one per model, seeds stacked), a smoke run that resumes, the widget
 (training itself: tests/test_bidirectional.py)."""
-import time
 
 import matplotlib
 import numpy as np
@@ -25,10 +24,8 @@ matplotlib.use("Agg")
     (dict(enc_noise=-0.5), "'enc_noise' must be in"),
 ])
 def test_fig5_bad_overrides_fail_at_once_naming_the_key(override, match):
-    start = time.perf_counter()
     with pytest.raises((TypeError, ValueError), match=match):
         settings(exp, "smoke", **override)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_fig5_settings_of_the_profiles():

@@ -7,7 +7,7 @@ import pytest
 
 import _fake_experiment as fake
 from minelib.experiments import NAMES, load
-from minelib.experiments.protocol import (Experiment, IncompleteRun, Unit, check_seed, parse_shard,
+from minelib.experiments.protocol import (Experiment, Unit, parse_shard,
                                           replicate_seeds, run)
 
 PROTOCOL_NAMES = [n for n in Experiment.__annotations__] + [
@@ -74,14 +74,12 @@ def test_seeds_and_shards_are_checked():
     for bad in ("0/2", "3/2", "2", "a/b", "1/2/3"):
         with pytest.raises(ValueError, match="shard"):
             parse_shard(bad)
-    assert check_seed(4) == 4
-    with pytest.raises(TypeError):
-        check_seed(True)
-    with pytest.raises(ValueError):
-        check_seed(-1)
+    with pytest.raises(TypeError, match="seed"):
+        run(fake, fake.Settings(), seed=True)
+    with pytest.raises(ValueError, match="seed"):
+        run(fake, fake.Settings(), seed=-1)
     with pytest.raises(TypeError):
         run(fake, fake.Settings(), seed=1.5)
-    assert issubclass(IncompleteRun, RuntimeError)
 
 
 def test_settings_are_frozen():

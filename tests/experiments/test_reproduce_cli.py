@@ -2,7 +2,6 @@
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -31,11 +30,9 @@ def _sh(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     (["--frobnicate"], "unknown option: --frobnicate"),
 ])
 def test_bad_options_exit_2_at_once_with_a_message(args, message):
-    start = time.perf_counter()
     proc = _sh(*args, timeout=30)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
-    assert time.perf_counter() - start < 5  # parsed before any environment is set up
-    assert not proc.stdout
+    assert not proc.stdout  # nothing ran: the environment step would have printed "==> installing ..."
 
 
 def test_an_out_below_a_file_and_a_report_of_nothing_are_errors(tmp_path):

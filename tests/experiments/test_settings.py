@@ -1,6 +1,5 @@
 """Settings of every experiment: profiles build, sources are tagged, bad overrides fail at once naming the key."""
 import dataclasses
-import time
 import typing
 
 import pytest
@@ -16,12 +15,11 @@ def _fields(exp, *kinds):
     return [f for f in dataclasses.fields(exp.Settings) if f.name != "profile" and hints[f.name] in kinds]
 
 
-def _quick(fn):
-    """Call ``fn`` (which must raise) and return the exception and the seconds it took."""
-    start = time.perf_counter()
+def _error(fn):
+    """Call ``fn``, which must raise TypeError or ValueError, and return the exception."""
     with pytest.raises((TypeError, ValueError)) as info:
         fn()
-    return info.value, time.perf_counter() - start
+    return info.value
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -49,7 +47,6 @@ def test_every_setting_names_its_source_and_meaning(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_bad_overrides_fail_at_once_naming_the_key(name):
     exp = load(name)
-    settings(exp, "smoke")  # warm: imports and type hints resolved before timing
     cases = [("unknown key", lambda: settings(exp, "smoke", no_such_setting=1), "no_such_setting")]
     ints = _fields(exp, int)
     assert ints, f"{name} has no integer setting to test"
@@ -60,9 +57,8 @@ def test_bad_overrides_fail_at_once_naming_the_key(name):
     cases.append(("out of range", lambda: settings(exp, "smoke", **{low.name: low.metadata["low"] - 1}), low.name))
     cases.append(("unknown profile", lambda: settings(exp, "fast"), "fast"))
     for what, fn, key in cases:
-        err, seconds = _quick(fn)
+        err = _error(fn)
         assert repr(key) in str(err), f"{name}, {what}: {err}"
-        assert seconds < 0.2, f"{name}, {what}: took {seconds:.2f} s"
 
 
 @dataclasses.dataclass(frozen=True)

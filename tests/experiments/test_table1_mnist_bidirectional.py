@@ -1,6 +1,5 @@
 """Table 1's experiment module: settings, units (the classifier and one per model), claims, and a smoke run whose
 reconstructions are scored by the classifier's unit in combine (training itself: tests/test_bidirectional.py)."""
-import time
 
 import matplotlib
 import pandas as pd
@@ -60,10 +59,8 @@ def test_table1_settings_of_the_profiles():
 ])
 def test_table1_bad_overrides_fail_at_once_naming_the_key(override, match):
     # Before: a bad lr failed only after MNIST was loaded and the classifier trained.
-    start = time.perf_counter()
     with pytest.raises((TypeError, ValueError), match=match):
         settings(t1, "paper", **override)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_table1_units_are_the_classifier_then_one_per_model():

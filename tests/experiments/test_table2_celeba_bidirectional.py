@@ -1,7 +1,6 @@
 """Table 2's experiment module: the explicit fixture fallback (which settings ran, which were dropped), units,
 settings, and runs on the fixture and on a CelebA-shaped folder (training itself: tests/test_bidirectional.py)."""
 import json
-import time
 
 import matplotlib
 import pytest
@@ -84,10 +83,8 @@ def test_table2_on_a_celeba_folder_scores_every_seed_and_resumes(celeba_dir, tmp
     (dict(variants=[]), "'variants' needs at least 1"),
 ])
 def test_table2_bad_overrides_fail_at_once_naming_the_key(override, match):
-    start = time.perf_counter()
     with pytest.raises((TypeError, ValueError), match=match):
         settings(t2, "quick", **override)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_table2_explore_trains_one_model_for_the_widget(celeba_dir):

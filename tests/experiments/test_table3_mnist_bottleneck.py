@@ -1,5 +1,4 @@
 """Table 3's experiment module: settings, units, claims, summary and metrics (training itself: test_bottleneck.py)."""
-import time
 
 import pandas as pd
 import pytest
@@ -64,7 +63,5 @@ def test_one_unit_per_model_in_the_order_asked():
     (dict(epoch=3), "unknown setting 'epoch'"),
 ])
 def test_a_bad_override_fails_at_once_naming_the_key(override, match):
-    start = time.perf_counter()
     with pytest.raises((ValueError, TypeError), match=match):
         settings(t3, "smoke", **override)
-    assert time.perf_counter() - start < 0.5
