@@ -35,14 +35,6 @@ def notebook_setup(exp, profile: str | None, device: str, seed: int, out_dir, **
     return cfg, out
 
 
-def check_members(cfg: dict, key: str, accepted) -> dict:
-    """Raise ValueError unless every entry of the list ``cfg[key]`` is in ``accepted``; return ``cfg``."""
-    bad = [v for v in cfg[key] if v not in accepted]
-    if bad:
-        raise ValueError(f"unknown {key} {bad}; accepted: {', '.join(accepted)}")
-    return cfg
-
-
 def per_model_summary(scores, cols, models, paper_table: dict, paper_cols):
     """Mean and std over seeds of ``cols`` per model (in ``models`` order), with the paper's numbers
     in front: column ``paper_cols[i]`` holds ``paper_table[model][i]``."""
