@@ -39,15 +39,22 @@ HISTORY_COLUMNS = ["step", "d_loss", "g_loss", "mi", "norm_u", "norm_m", "norm_a
 
 
 class Generator(nn.Module):
-    """``G: z -> x``: Linear -> BatchNorm -> LeakyReLU(0.2) per hidden layer, then a linear output."""
+    """``G: z -> x``: Linear -> (BatchNorm) -> LeakyReLU(0.2) per hidden layer, then a linear output.
 
-    def __init__(self, z_dim: int = 2, x_dim: int = 2, hidden: Sequence[int] = (500, 500)):
+    ``batch_norm`` (the ICML paper's generator has it) couples the samples of a minibatch: each output moves
+    with its batch's statistics, a jitter of order ``1/sqrt(batch)`` of the features' scale that the 25-Gaussian
+    grid (modes 0.05 wide, 8 apart) cannot absorb. Measured (1 seed, lr 1e-3, 10,000 iterations): 27 % of
+    samples within 3 std of a mode with it, 67 % without (docs/diagnostics.md).
+    """
+
+    def __init__(self, z_dim: int = 2, x_dim: int = 2, hidden: Sequence[int] = (500, 500), batch_norm: bool = True):
         super().__init__()
         self.z_dim, self.x_dim = check_positive_int(z_dim, "z_dim"), check_positive_int(x_dim, "x_dim")
+        norm = check_bool(batch_norm, "batch_norm")
         layers, width = [], self.z_dim
         for h in hidden:
             h = check_positive_int(h, "hidden width")
-            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.LeakyReLU(LEAKY_SLOPE)]
+            layers += [nn.Linear(width, h), *([nn.BatchNorm1d(h)] if norm else []), nn.LeakyReLU(LEAKY_SLOPE)]
             width = h
         layers.append(nn.Linear(width, self.x_dim))
         self.net = nn.Sequential(*layers)
@@ -89,6 +96,7 @@ class GANConfig:
         batch_size, lr, adam_betas: minibatch size and Adam settings of all three networks.
         record_at: iterations after which to keep ``n_record`` generator samples (0 = at initialisation).
         z_dim, g_hidden, d_hidden, t_hidden: noise size and widths of G, D and T.
+        g_batch_norm: BatchNorm after each of G's hidden layers (:class:`Generator`).
         ema_rate: moving-average rate of T's bias-corrected gradient.
         chunk: iterations between host synchronisations (finiteness checks); data and noise are drawn a
             chunk at a time.
@@ -104,6 +112,7 @@ class GANConfig:
     n_record: int = 2000
     z_dim: int = 2
     g_hidden: tuple[int, ...] = (500, 500)
+    g_batch_norm: bool = True
     d_hidden: tuple[int, ...] = (400, 400, 400)
     t_hidden: tuple[int, ...] = (400, 400, 400)
     ema_rate: float = 0.01
@@ -116,6 +125,7 @@ class GANConfig:
                     lr=check_fraction(self.lr, "lr", high=math.inf), adam_betas=check_adam_betas(self.adam_betas),
                     n_record=check_positive_int(self.n_record, "n_record", minimum=2),
                     z_dim=check_positive_int(self.z_dim, "z_dim"), g_hidden=check_widths(self.g_hidden, "g_hidden"),
+                    g_batch_norm=check_bool(self.g_batch_norm, "g_batch_norm"),
                     d_hidden=check_widths(self.d_hidden, "d_hidden"), t_hidden=check_widths(self.t_hidden, "t_hidden"),
                     ema_rate=check_fraction(self.ema_rate, "ema_rate"), chunk=check_positive_int(self.chunk, "chunk"))
         if isinstance(self.record_at, (str, bytes)) or not isinstance(self.record_at, (list, tuple, set, range,
@@ -263,7 +273,7 @@ def _init_networks(seed: int, x_dim: int, cfg: GANConfig) -> tuple[Generator, Di
     """G, D and (when ``beta > 0``) T's MINE of one run, each from its own stream (``init``, ``discriminator``,
     ``critic``), so that none depends on the others: a GAN and a MINEGAN of one seed start from the same G and D."""
     with seeding.fork_global(seed, "init"):
-        G = Generator(cfg.z_dim, x_dim, cfg.g_hidden)
+        G = Generator(cfg.z_dim, x_dim, cfg.g_hidden, batch_norm=cfg.g_batch_norm)
     with seeding.fork_global(seed, "discriminator"):
         D = Discriminator(x_dim, cfg.d_hidden)
     mine = MINE(x_dim, cfg.z_dim, bound="dv", ema_rate=cfg.ema_rate, hidden=cfg.t_hidden, activation="leaky_relu",

@@ -27,8 +27,13 @@ def setup(notebook: bool = True) -> None:
             pass
 
 
-def save_figure(fig: "matplotlib.figure.Figure", out_dir: str | os.PathLike, name: str) -> list[str]:
-    """Save ``fig`` as ``figures/<name>.png`` and ``.pdf`` under ``out_dir``; return relative paths."""
+def save_figure(fig: "matplotlib.figure.Figure", out_dir: str | os.PathLike, name: str,
+                stamp: str | None = None) -> list[str]:
+    """Save ``fig`` as ``figures/<name>.png`` and ``.pdf`` under ``out_dir``; return relative paths. ``stamp``
+    (e.g. :func:`minelib.experiments.common.stamp`: profile, seeds, iterations against the paper's) is written
+    small under the figure, so that a saved figure says what run it shows."""
+    if stamp:
+        fig.text(0.5, -0.01, stamp, ha="center", va="top", fontsize=8, color="0.35")
     paths = []
     for ext in ("png", "pdf"):
         rel = Path("figures") / f"{name}.{ext}"

@@ -12,8 +12,10 @@ from pathlib import Path
 from .results import atomic_write, load_results
 
 
-def _mark(held) -> str:
-    return {True: "held", False: "NOT held", None: "not judged"}[held]
+def _mark(c: dict) -> str:
+    """A claim's verdict as the report prints it (records from before verdicts carry only ``held``)."""
+    verdict = c.get("verdict") or {True: "held", False: "not held", None: "not judged"}[c["held"]]
+    return "NOT held" if verdict == "not held" else verdict
 
 
 def _cell(text) -> str:
@@ -79,7 +81,7 @@ def _section(rec: dict) -> list[str]:
         mixed = 0 < len(fresh) < len(rec["units"])
         lines += [f"Units of work: {units_line(rec['units'])}" + (f" ({', '.join(fresh)})" if mixed else "") + ".", ""]
     lines += ["| claim | verdict | detail |", "| --- | --- | --- |"]
-    lines += [f"| {_cell(c['claim'])} | {_mark(c['held'])} | {_cell(c['detail'])} |" for c in rec["claims"]]
+    lines += [f"| {_cell(c['claim'])} | {_mark(c)} | {_cell(c['detail'])} |" for c in rec["claims"]]
     lines += [""]
     keys = sorted(set(rec.get("paper", {})) | set(rec.get("metrics", {})))
     if keys:

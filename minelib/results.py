@@ -1,8 +1,10 @@
 """The one results writer: every notebook records its numbers through :func:`write_results`.
 
 A record holds what is needed to judge and reproduce a run: name, profile, seeds, device, package
-versions, data source, settings, metrics, the paper's values, and ``claims`` (a list of
-``{claim, held, detail}``; ``held`` is None where the profile is too small to judge).
+versions, data source, settings, metrics, the paper's values, ``claims`` (a list of
+``{claim, held, verdict, detail}``: ``verdict`` is one of :data:`minelib.verdicts.VERDICTS`, ``held`` is True only
+for "held" and None where the profile is too small to judge) and ``provenance`` (commit, hash of every minelib
+source file, machine, wall time), from which a later report tells whether the record is stale.
 """
 from __future__ import annotations
 
@@ -18,9 +20,19 @@ import numpy as np
 from .runtime import package_versions
 
 
-def claim(text: str, held: bool | None, detail: str) -> dict:
-    """One checked statement of the paper: ``held`` is True, False, or None (not judged)."""
-    return {"claim": text, "held": None if held is None else bool(held), "detail": detail}
+def claim(text: str, held: bool | str | None, detail: str) -> dict:
+    """One checked statement of the paper. ``held``: a verdict of :data:`minelib.verdicts.VERDICTS` (from
+    :func:`minelib.verdicts.verdict`), or True / False / None (not judged) for a check with no noise to weigh."""
+    from .verdicts import HELD, NOT_HELD, NOT_JUDGED, VERDICTS
+
+    if isinstance(held, str):
+        if held not in VERDICTS:
+            raise ValueError(f"claim verdict must be one of {VERDICTS}; got {held!r}")
+        verdict = held
+    else:
+        verdict = NOT_JUDGED if held is None else (HELD if held else NOT_HELD)
+    return {"claim": text, "held": None if verdict == NOT_JUDGED else verdict == HELD, "verdict": verdict,
+            "detail": detail}
 
 
 def atomic_write(path: str | os.PathLike, write) -> Path:
@@ -61,7 +73,8 @@ def write_json(path: str | os.PathLike, obj) -> Path:
 
 def write_results(out_dir: str | os.PathLike, name: str, *, profile: str, seeds, device: str,
                   data_source: str, settings: dict, metrics: dict, paper: dict, claims: list[dict],
-                  figures: list[str] = (), title: str = "", paper_claim: str = "", units: list[dict] = ()) -> Path:
+                  figures: list[str] = (), title: str = "", paper_claim: str = "", units: list[dict] = (),
+                  wall_seconds: float | None = None) -> Path:
     """Write ``<out_dir>/results/<name>.json`` and return its path. ``units`` says, per unit of work,
     whether it was computed in this run or reused from the cache, and when it was made."""
     record = {
@@ -69,9 +82,53 @@ def write_results(out_dir: str | os.PathLike, name: str, *, profile: str, seeds,
         "seeds": list(seeds), "device": device, "data_source": data_source,
         "versions": package_versions(), "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "settings": settings, "metrics": metrics, "paper": paper, "claims": claims, "figures": list(figures),
-        "units": list(units),
+        "units": list(units), "provenance": {**provenance(), "wall_seconds": wall_seconds},
     }
     return write_json(Path(out_dir) / "results" / f"{name}.json", record)
+
+
+def _loaded_sources() -> dict[str, str]:
+    """SHA-256 (16 hex digits) of each minelib source file this process has imported: what a record's numbers
+    can depend on (experiments are imported one by one, so another figure's module is not among them)."""
+    import hashlib
+    import sys
+
+    from .experiments import cache
+
+    out = {}
+    for mod in list(sys.modules.values()):
+        f = getattr(mod, "__file__", None)
+        if f and Path(f).resolve().is_relative_to(cache.PACKAGE) and f.endswith(".py"):
+            out[str(Path(f).resolve().relative_to(cache.PACKAGE))] = hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]
+    return dict(sorted(out.items()))
+
+
+def provenance() -> dict:
+    """Where and from what a record was made: the git commit, the SHA-256 of the minelib sources it imported (a
+    later report compares them with the files of its own checkout to say whether the record is stale), the machine
+    and its CPU count."""
+    import platform
+
+    from .experiments import cache
+
+    files = _loaded_sources()
+    return {"commit": cache.git_commit(), "source_hash": cache.source_hash(), "source_files": files,
+            "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs)"}
+
+
+def stale_files(record: dict) -> list[str] | None:
+    """The minelib source files that changed (or appeared, or went) since ``record`` was written: [] when it is
+    fresh, None when the record carries no source hashes (older records)."""
+    import hashlib
+
+    from .experiments import cache
+
+    then = record.get("provenance", {}).get("source_files")
+    if then is None:
+        return None
+    now = lambda f: (hashlib.sha256((cache.PACKAGE / f).read_bytes()).hexdigest()[:16]
+                     if (cache.PACKAGE / f).is_file() else None)
+    return sorted(f for f, h in then.items() if now(f) != h)
 
 
 def load_results(out_dir: str | os.PathLike) -> dict[str, dict]:

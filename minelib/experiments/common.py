@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import os
+import time
 
 from .settings import PROFILE_NAMES, ExperimentSettings, make
+
+
+#: When the notebook's prologue ran: the wall time a record reports is counted from it.
+_STARTED: dict[str, float] = {}
 
 
 def default_profile() -> str:
@@ -31,8 +36,26 @@ def notebook_setup(exp, profile: str | None, device: str, seed: int, out_dir, **
     cfg = settings(exp, profile or default_profile(), **overrides)
     check_seed(seed)
     out = output_dir(out_dir, cfg.profile)
+    _STARTED[exp.NAME] = time.perf_counter()
     print(f"{exp.NAME}: profile {cfg.profile} on {device_name(resolve_device(device))}; results go to {out}")
     return cfg, out
+
+
+def stamp(exp, cfg: ExperimentSettings) -> str:
+    """The line a saved figure carries: experiment, profile, seeds and iterations, beside the paper profile's."""
+    paper = make(exp.Settings, exp.PROFILES, "paper")
+    parts = [f"{exp.NAME}, profile {cfg.profile}"]
+    for key, label in (("seeds", "seeds"), ("steps", "iterations")):
+        if hasattr(cfg, key):
+            ours, theirs = getattr(cfg, key), getattr(paper, key)
+            parts.append(f"{ours:,} {label}" + ("" if ours == theirs else f" (paper profile: {theirs:,})"))
+    return "; ".join(parts)
+
+
+def _wall_seconds(name: str) -> float | None:
+    """Seconds since :func:`notebook_setup` ran for ``name`` (None when it did not: a script called finish)."""
+    start = _STARTED.get(name)
+    return None if start is None else round(time.perf_counter() - start, 1)
 
 
 def per_model_summary(scores, cols, models, paper_table: dict, paper_cols):
@@ -75,6 +98,6 @@ def finish(exp, cfg: ExperimentSettings, result: dict, *, out_dir, device, figur
         device=device_name(resolve_device(device)), data_source=result.get("data_source", exp.DATA_SOURCE),
         settings={**cfg.asdict(), "base_seed": seed, "training": result.get("settings", {})},
         metrics=exp.metrics(result), paper=exp.PAPER, claims=claims, figures=figures,
-        units=result.get("units", []))
+        units=result.get("units", []), wall_seconds=_wall_seconds(exp.NAME))
     print(f"results written to {path}")
     return pd.DataFrame(claims)

@@ -23,6 +23,7 @@ import pandas as pd
 from .. import seeding
 from ..metrics import grid_mode_metrics
 from ..toy2d import GRID_MEANS, grid_gaussians
+from ..verdicts import beats, explain, verdict
 from . import common, toy_gan
 from .protocol import Unit, replicate_seeds
 from .settings import check_profiles, setting
@@ -42,8 +43,12 @@ METRICS = ("modes", "hq_percent", "reverse_kl")
 class Settings(toy_gan.ToyGANSettings):
     """Fig 4's settings; the defaults are the paper profile."""
 
-    steps: int = setting(5_000, "DEF, as Fig 3 (the paper gives none for Fig 4)",
+    steps: int = setting(12_000, "DEV (the paper gives none; Fig 3's 5,000 leave the GAN unconverged)",
                          "training iterations (one D, one T and one G step each)", low=1)
+    lr: float = setting(1e-3, "DEV (ICML's 1e-4 sharpens too slowly)", "Adam step size of G, D and T (Adam betas "
+                        "0.5, 0.999)", low=0.0, open_low=True)
+    g_batch_norm: bool = setting(False, "DEV (ICML's G has BatchNorm)", "BatchNorm after each of G's hidden layers "
+                                 "(its batch statistics jitter every sample by more than a mode's width)")
     n_data: int = setting(100_000, "PAC", "data points per seed (minibatches drawn with replacement)", low=1)
     n_samples: int = setting(2_500, "DEF", "generator samples kept at each recorded iteration (KDE and metrics)",
                              low=2)
@@ -52,20 +57,29 @@ class Settings(toy_gan.ToyGANSettings):
                                                      "clipping for each of ablation_betas)")
     ablation_betas: tuple[float, ...] = setting((1.0, 10.0), "DEF (app. 6.3 gives no values)",
                                                 "MI weights of the ablation", low=0.0)
-    ablation_seeds: int = setting(3, "DEF", "seeds of each ablation setting (shared with the main grid where the "
+    ablation_seeds: int = setting(2, "DEF", "seeds of each ablation setting (shared with the main grid where the "
                                             "run is the same)", low=1)
+
 
 
 PROFILES = check_profiles(Settings, {
     "paper": {},
     # Seconds on a CPU: proves the notebook runs end to end; too short to judge anything.
-    "smoke": dict(seeds=1, steps=30, lr=1e-3, g_hidden=(32, 32), d_hidden=(32, 32, 32), t_hidden=(32, 32, 32),
-                  n_data=2_000, n_samples=500, ablation_seeds=1, curve_every=10),
-    # Minutes on 2 CPU cores: narrower networks (128 wide), a 10x larger step size, 3000 iterations
-    # (our choice); 3 seeds for the table, one for the ablation.
-    "quick": dict(seeds=3, steps=3_000, lr=1e-3, g_hidden=(128, 128), d_hidden=(128, 128, 128),
-                  t_hidden=(128, 128, 128), ablation_seeds=1),
+    "smoke": dict(seeds=1, steps=30, g_hidden=(32, 32), d_hidden=(32, 32, 32), t_hidden=(32, 32, 32),
+                  n_data=2_000, n_samples=500, ablation_seeds=1, curve_every=10, reference_draws=3),
+    # Minutes on 2 CPU cores: narrower networks (128 wide) and 10,000 iterations (a 128-wide GAN reaches
+    # 62 % high-quality samples there; docs/diagnostics.md); 3 seeds for the table, one for the ablation.
+    "quick": dict(seeds=3, steps=10_000, g_hidden=(128, 128), d_hidden=(128, 128, 128), t_hidden=(128, 128, 128),
+                  ablation_seeds=1, curve_every=1_000),
 })
+#: Half-width of the plotted square, where the no-skill reference spreads its samples.
+LIMIT = 6.0
+#: The literature's plain GAN on this grid, for the "GAN of the literature's quality" check: PacGAN (Lin et al.
+#: 2018, Table 1, 2-D grid, std 0.05; G 4 x 400 ReLU + BatchNorm, D 3 x 200 maxout, Adam 1e-4, batch 100),
+#: recalled: 17.3 modes, 94.2 % high quality, reverse KL 0.70.
+LITERATURE_GAN = {"modes": 17.3, "hq_percent": 94.2, "reverse_kl": 0.70}
+#: The share of high-quality samples below which a GAN is too unconverged for the comparison to mean anything.
+MIN_GAN_HQ = 50.0
 PAPER = {"gan_modes": "fewer than 25 (figure only)", "minegan_modes": "25 (\"captures all the modes\", figure only)",
          "ablation_beta10_noclip_hq_percent": "lower than with clipping: G chases MI, ignores D (appendix 6.3, "
                                               "no numbers)"}
@@ -151,7 +165,8 @@ def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
             settings.update({f"{tag}_seed{s}": r["settings"] for s, r in zip(u.params["seeds"], parts[u.key])})
     ab_rows, norms, ab_samples = _ablation(cfg, runs)
     ref = grid_gaussians(cfg.n_samples, seed=seeding.sequence(seed, "sample"))[0]
-    return {"samples": {(model, s): r["samples"][cfg.steps] for model, s, r in main},
+    noise, noise_samples = toy_gan.reference(cfg, seed, _score, LIMIT)
+    return {"reference": noise, "reference_samples": noise_samples,"samples": {(model, s): r["samples"][cfg.steps] for model, s, r in main},
             "modes": pd.DataFrame([{"model": model, "seed": s, **r["scores"][cfg.steps]} for model, s, r in main]),
             "curves": pd.DataFrame([{"model": model, "seed": s, "step": step, **score}
                                     for model, s, r in main for step, score in r["scores"].items()]),
@@ -161,12 +176,19 @@ def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
             "settings": settings}
 
 
+REFERENCE = "uniform noise"
+
+
 def summary(result: dict) -> pd.DataFrame:
     """The mode table: modes covered (of 25), % high-quality samples and reverse KL, mean and std over
-    seeds, per model, with the data's own values as a reference row."""
+    seeds, per model, then the no-skill reference (uniform noise on the plotted square, mean and std over its
+    draws) and the data's own values."""
     g = result["modes"].groupby("model", sort=False)
     t = g.agg(**{f"{k}_{f}": (k, f) for k in METRICS for f in ("mean", "std")}, seeds=("seed", "nunique"))
     t = t.reindex(list(MODELS))
+    ref = result["reference"]
+    t.loc[REFERENCE] = {**{f"{k}_{f}": getattr(ref[k], f)() for k in METRICS for f in ("mean", "std")},
+                        "seeds": len(ref)}
     t.loc["data"] = {**{f"{k}_mean": v for k, v in result["data_modes"].items()}, "seeds": 1}
     return t.reset_index()
 
@@ -187,11 +209,12 @@ def metrics(result: dict) -> dict:
     """The mode table's means and stds per model, the data's values, and the ablation's per (beta, clip)."""
     t = summary(result).set_index("model")
     out = {}
-    for model in (*MODELS, "data"):
+    for model in (*MODELS, REFERENCE, "data"):
+        tag = model.lower().replace(" ", "_")
         for k in METRICS:
-            out[f"{model.lower()}_{k}"] = _num(t.loc[model, f"{k}_mean"])
+            out[f"{tag}_{k}"] = _num(t.loc[model, f"{k}_mean"])
             if model != "data":
-                out[f"{model.lower()}_{k}_std"] = _num(t.loc[model, f"{k}_std"])
+                out[f"{tag}_{k}_std"] = _num(t.loc[model, f"{k}_std"])
     m = result["modes"]
     out["minegan_all_25_seeds"] = f"{int((m[m.model == 'MINEGAN'].modes == 25).sum())}/{m.seed.nunique()}"
     out["kl_undefined_seeds"] = int(m.reverse_kl.isna().sum())
@@ -236,82 +259,134 @@ def invariants(result: dict) -> list[str]:
             "with adaptive clipping |g_a| <= |g_u| at every iteration; without it g_m is applied unchanged"]
 
 
-def claims(result: dict, profile: str) -> list[dict]:
-    """The paper's claims (Fig 4, appendix 6.3), judged under ``quick`` and ``paper`` (not under ``smoke``)."""
+def _per_seed(result: dict, model: str, col: str) -> np.ndarray:
+    m = result["modes"]
+    return m[m.model == model][col].to_numpy(dtype=float)
+
+
+def _judge(profile: str, *comparisons) -> str | None:
+    """The verdict of ``comparisons`` (:func:`minelib.verdicts.verdict`); None (not judged) under ``smoke``."""
+    return None if profile == "smoke" else verdict(*comparisons)
+
+
+def _model_claims(result: dict, profile: str) -> list[dict]:
+    """The comparisons of MINEGAN with the GAN, each also against uniform noise (no skill)."""
     from ..results import claim
 
-    m = metrics(result)
-    j = lambda held: common.judged(profile, held)
+    gan, mg = (lambda col: _per_seed(result, "GAN", col)), (lambda col: _per_seed(result, "MINEGAN", col))
+    ref = lambda col: result["reference"][col].to_numpy(dtype=float)
     seeds = result["modes"]["seed"].nunique()
-    fmt = lambda k: "undefined" if m[k] is None else f"{m[k]:.2f}"
-    pm = lambda k: "" if m.get(f"{k}_std") is None else f" +- {m[f'{k}_std']:.2f}"
-    table = (f"mean over {seeds} seed(s): modes MINEGAN {fmt('minegan_modes')}{pm('minegan_modes')} vs GAN "
-             f"{fmt('gan_modes')}{pm('gan_modes')}; reverse KL MINEGAN {fmt('minegan_reverse_kl')}"
-             f"{pm('minegan_reverse_kl')} vs GAN {fmt('gan_reverse_kl')}{pm('gan_reverse_kl')} nats; high quality "
-             f"MINEGAN {fmt('minegan_hq_percent')}% vs GAN {fmt('gan_hq_percent')}% (data "
-             f"{m['data_hq_percent']:.1f}%)")
-    kl_ok = m["minegan_reverse_kl"] is not None and m["gan_reverse_kl"] is not None and m["kl_undefined_seeds"] == 0
-    out = [
-        claim("MINEGAN covers at least as many modes as the GAN", j(m["minegan_modes"] >= m["gan_modes"]), table),
-        claim("MINEGAN's mode histogram is closer to uniform: lower reverse KL than the GAN",
-              j(kl_ok and m["minegan_reverse_kl"] < m["gan_reverse_kl"]),
-              table + ("" if kl_ok else f"; KL undefined (no HQ sample) in {m['kl_undefined_seeds']} run(s)")),
-        claim("MINEGAN captures all 25 modes (every seed)", j(m["minegan_all_25_seeds"] == f"{seeds}/{seeds}"),
-              f"MINEGAN covers all 25 modes in {m['minegan_all_25_seeds']} seeds"),
-        claim("The GAN drops modes (fewer than 25 on average)", j(m["gan_modes"] < 25),
-              f"GAN covers {fmt('gan_modes')} of 25 modes on average"),
+    modes = (beats(mg("modes"), gan("modes"), label="MINEGAN vs GAN modes"),
+             beats(mg("modes"), ref("modes"), label="MINEGAN vs uniform noise modes"))
+    kl_ok = not (np.isnan(gan("reverse_kl")).any() or np.isnan(mg("reverse_kl")).any())
+    kl = (beats(mg("reverse_kl"), gan("reverse_kl"), higher_is_better=False, label="MINEGAN vs GAN reverse KL"),
+          beats(mg("reverse_kl"), ref("reverse_kl"), higher_is_better=False,
+                label="MINEGAN vs uniform noise reverse KL")) if kl_ok else ()
+    all25 = int((mg("modes") == 25).sum())
+    hq_vs_noise = beats(mg("hq_percent"), ref("hq_percent"), label="MINEGAN vs uniform noise % HQ")
+    gan_good = beats(gan("hq_percent"), MIN_GAN_HQ, label=f"GAN % HQ vs {MIN_GAN_HQ:g} %")
+    return [
+        claim("MINEGAN covers more modes than the GAN, and more than uniform noise", _judge(profile, *modes),
+              f"{seeds} seed(s), {len(ref('modes'))} noise draws; " + explain(*modes)),
+        claim("MINEGAN's mode histogram is closer to uniform (lower reverse KL) than the GAN's, and than noise's",
+              _judge(profile, *kl) if kl_ok else common.judged(profile, False),
+              explain(*kl) if kl_ok else "reverse KL undefined (no high-quality sample) in some run"),
+        claim("MINEGAN captures all 25 modes (every seed), with more high-quality samples than uniform noise",
+              _judge(profile, hq_vs_noise) if all25 == seeds else common.judged(profile, False),
+              f"all 25 modes in {all25}/{seeds} seeds; " + str(hq_vs_noise)),
+        claim("The GAN drops modes (fewer than 25 on average)",
+              _judge(profile, beats(gan("modes"), 25, higher_is_better=False, label="GAN modes vs 25")),
+              f"GAN modes per seed: {gan('modes').astype(int).tolist()}"),
+        claim(f"The plain GAN is of the literature's quality: at least {MIN_GAN_HQ:g} % of its samples within 3 std "
+              f"of a mode (PacGAN's GAN, recalled: {LITERATURE_GAN['hq_percent']} %)", _judge(profile, gan_good),
+              f"GAN % HQ per seed: {np.round(gan('hq_percent'), 1).tolist()}; {gan_good}"),
     ]
-    a = ablation_summary(result)
+
+
+def claims(result: dict, profile: str) -> list[dict]:
+    """The paper's claims (Fig 4, appendix 6.3), each judged against the seed spread and uniform noise (no skill),
+    under ``quick`` and ``paper`` (not under ``smoke``); plus the check that the GAN is good enough to compare."""
+    from ..results import claim
+
+    out = _model_claims(result, profile)
+    a = result["ablation"]
     if not a.empty:
-        big = max(a.beta)
-        row = lambda clip: a[(a.beta == big) & (a["clip"] == clip)].iloc[0]
-        on, off = row(True), row(False)
+        big = a.beta.max()
+        hq = lambda clip: a[(a.beta == big) & (a["clip"] == clip)].hq_percent.to_numpy(dtype=float)
+        c = beats(hq(True), hq(False), label=f"beta {big:g} % HQ clipped vs not")
+        off = ablation_summary(result).set_index(["beta", "clip"]).loc[(big, False)]
         out.append(claim(
             f"Without clipping, beta = {big:g} costs sample quality: fewer high-quality samples than with clipping",
-            j(off.hq_percent < on.hq_percent),
-            f"beta {big:g}: {off.hq_percent:.1f}% HQ, {off.modes:.1f} modes without clipping vs {on.hq_percent:.1f}% "
-            f"HQ, {on.modes:.1f} modes with it; unclipped |g_m|/|g_u| median {off.median_norm_m_over_u:.1f}"))
+            _judge(profile, c), f"{c}; unclipped |g_m|/|g_u| median {off.median_norm_m_over_u:.1f}"))
     return out
 
 
-def _kde(ax, x, title, color="C0"):
-    import seaborn as sns
+def _density(x: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """A Gaussian KDE of ``x`` on ``grid`` (Scott's bandwidth halved, as Fig 4's seaborn panels had)."""
+    from scipy.stats import gaussian_kde
 
-    sns.kdeplot(x=x[:, 0], y=x[:, 1], fill=True, thresh=0.02, levels=12, gridsize=120, bw_adjust=0.5,
-                cmap="Blues" if color == "C0" else ("Greens" if color == "C2" else "Oranges"), ax=ax)
-    ax.scatter(GRID_MEANS[:, 0], GRID_MEANS[:, 1], marker="+", s=30, color="black", lw=0.8)
-    ax.set(title=title, xlim=(-6, 6), ylim=(-6, 6), aspect="equal")
+    kde = gaussian_kde(x.T)
+    kde.set_bandwidth(kde.factor * 0.5)
+    return kde(grid.T)
 
 
-def plot(result: dict, seed: int = 0):
-    """The paper's Fig 4: KDE of data, GAN and MINEGAN samples; true means marked +."""
+def _panels(result: dict) -> list[tuple[str, np.ndarray, dict]]:
+    """(title, samples, scores) of every panel: the data, the no-skill reference, then each model and seed."""
+    m = result["modes"].set_index(["model", "seed"])
+    ref = result["reference"].iloc[0]
+    out = [("data", result["data"], result["data_modes"]), ("uniform noise (no skill)", result["reference_samples"],
+                                                               ref.to_dict())]
+    for (model, s), x in result["samples"].items():
+        out.append((f"{model}, seed {s}", x, m.loc[(model, s)].to_dict()))
+    return out
+
+
+def plot(result: dict, gridsize: int = 100):
+    """The paper's Fig 4 as small multiples: the KDE of the data, of uniform noise and of every seed's GAN and
+    MINEGAN samples, on one colour scale (log density), true means marked +, mode metrics in the titles."""
     import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.8))
-    d = result["data_modes"]
-    _kde(axes[0], result["data"], f"data: {d['modes']} modes, {d['hq_percent']:.0f}% HQ", "C2")
-    modes = result["modes"].set_index(["model", "seed"])
-    for ax, model, color in zip(axes[1:], MODELS, ("C0", "C1")):
-        r = modes.loc[(model, seed)]
-        kl = "n/a" if not np.isfinite(r.reverse_kl) else f"{r.reverse_kl:.2f}"
-        _kde(ax, result["samples"][(model, seed)],
-             f"{model}: {int(r.modes)} modes, {r.hq_percent:.0f}% HQ, KL {kl}", color)
-    fig.suptitle(f"{result['steps']} iterations, seed {seed}")
-    fig.tight_layout()
+    g = np.linspace(-LIMIT, LIMIT, gridsize)
+    grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    panels = _panels(result)
+    dens = [_density(x, grid).reshape(gridsize, gridsize) for _, x, _ in panels]
+    top = max(d.max() for d in dens)
+    seeds = result["modes"]["seed"].nunique()
+    fig, axes = plt.subplots(3, max(seeds, 2), figsize=(3.2 * max(seeds, 2), 9.6), squeeze=False)
+    slots = [axes[0, 0], axes[0, 1]] + [axes[1 + i // seeds, i % seeds] for i in range(len(panels) - 2)]
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for ax, (title, _, sc), d in zip(slots, panels, dens):
+        ax.set_visible(True)
+        im = ax.imshow(np.maximum(d, top * 1e-3), origin="lower", extent=(-LIMIT, LIMIT, -LIMIT, LIMIT),
+                       norm=LogNorm(top * 1e-3, top), cmap="viridis")
+        ax.scatter(GRID_MEANS[:, 0], GRID_MEANS[:, 1], marker="+", s=25, color="white", lw=0.7)
+        kl = "n/a" if not np.isfinite(sc["reverse_kl"]) else f"{sc['reverse_kl']:.2f}"
+        ax.set(title=f"{title}\n{int(sc['modes'])} modes, {sc['hq_percent']:.0f}% HQ, KL {kl}", xticks=[],
+               yticks=[])
+        ax.title.set_fontsize(9)
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, label="density (log scale, shared)")
+    fig.suptitle(f"Fig 4: KDE of samples after {result['steps']:,} iterations (rows: GAN, MINEGAN; one column per "
+                 f"seed)")
     return fig
 
 
 def plot_curves(result: dict):
-    """Mode metrics against iteration, mean and sd over seeds."""
+    """Mode metrics against iteration, one line per seed, with the data's values and uniform noise's."""
     panels = list(zip(METRICS, ("modes covered (of 25)", "% high-quality samples", "reverse KL (nats)")))
-    return toy_gan.plot_against_iteration(result["curves"], panels, result["data_modes"], figsize=(14, 3.6))
+    refs = {"data": result["data_modes"], "uniform noise": result["reference"][list(METRICS)].mean().to_dict()}
+    return toy_gan.plot_against_iteration(result["curves"], panels, refs, figsize=(14, 3.8))
 
 
 def plot_clipping(result: dict, seed: int = 0, smooth: int = 50):
-    """The ablation: gradient norms against iteration (top) and final samples (bottom) per (beta, clip)."""
+    """The ablation: gradient norms against iteration (top) and final samples (bottom) per (beta, clip); None
+    when the ablation did not run."""
     import matplotlib.pyplot as plt
 
     n, a = result["norms"], result["ablation"]
+    if a.empty:
+        return None
     configs = [(b, c) for b in sorted(n.beta.unique()) for c in (True, False)]
     fig, axes = plt.subplots(2, len(configs), figsize=(4 * len(configs), 7.5), squeeze=False)
     for col, (beta, clip) in enumerate(configs):
@@ -330,7 +405,7 @@ def plot_clipping(result: dict, seed: int = 0, smooth: int = 50):
         ax = axes[1, col]
         ax.scatter(result["data"][:, 0], result["data"][:, 1], s=2, color="0.7", rasterized=True)
         ax.scatter(x[:, 0], x[:, 1], s=2, color="C1", alpha=0.6, rasterized=True)
-        ax.set(title=f"{int(r.modes)} modes, {r.hq_percent:.1f}% HQ", xlim=(-6, 6), ylim=(-6, 6), aspect="equal")
+        ax.set(title=f"{int(r.modes)} modes, {r.hq_percent:.1f}% HQ", xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT), aspect="equal")
     fig.tight_layout()
     return fig
 
@@ -346,7 +421,10 @@ def explore(beta: float = 1.0, iterations: int = 1000, clip: bool = True, profil
     x = r.samples[cfg.steps]
     s = _score(x)
     fig, ax = plt.subplots(figsize=(4.8, 4.8))
-    _kde(ax, x, f"beta = {beta:g}{', clipped' if clip and beta > 0 else ''}, {iterations} it.: "
-                f"{s['modes']} modes, {s['hq_percent']:.0f}% HQ", "C1" if beta > 0 else "C0")
+    ax.scatter(GRID_MEANS[:, 0], GRID_MEANS[:, 1], marker="+", s=40, color="black", lw=0.8)
+    ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4, color="C1" if beta > 0 else "C0", rasterized=True)
+    ax.set(title=f"beta = {beta:g}{', clipped' if clip and beta > 0 else ''}, {iterations} it.: "
+                 f"{s['modes']} modes, {s['hq_percent']:.0f}% HQ", xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT),
+           aspect="equal")
     ax.title.set_fontsize(9)
     return fig

@@ -28,6 +28,8 @@ TAGS = {
     "PAC": "the 2-D grid experiments of PacGAN (Lin et al. 2018) and VEEGAN (Srivastava et al. 2017)",
     "KSG": "Kraskov, Stoegbauer and Grassberger 2004",
     "DEF": "stated nowhere: our default, kept a parameter",
+    "DEV": "a deviation from the paper's (stated or recalled) value, taken because a probe showed that value "
+           "cannot reach the quality the experiment needs; the probe is in docs/diagnostics.md",
     "BUDGET": "a smaller budget than the paper's, chosen so that the profile fits its time (quick, smoke)",
 }
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
+from .. import seeding
 from ..gan import GANRun, train_gan
+from ..verdicts import uniform_square
 from .settings import ExperimentSettings, setting
 
 MODELS = ("GAN", "MINEGAN")
@@ -31,11 +34,14 @@ class ToyGANSettings(ExperimentSettings):
                          "adaptive clipping of the MI gradient to the norm of the adversarial one")
     lr: float = setting(1e-4, "ICML", "Adam step size of G, D and T (Adam betas 0.5, 0.999)", low=0.0, open_low=True)
     batch_size: int = setting(100, "ICML", "minibatch size", low=2)
-    g_hidden: tuple[int, ...] = setting((500, 500), "ICML", "hidden widths of G (BatchNorm, LeakyReLU 0.2)", low=1)
+    g_hidden: tuple[int, ...] = setting((500, 500), "ICML", "hidden widths of G (LeakyReLU 0.2)", low=1)
+    g_batch_norm: bool = setting(True, "ICML", "BatchNorm after each of G's hidden layers")
     d_hidden: tuple[int, ...] = setting((400, 400, 400), "ICML", "hidden widths of D (LeakyReLU 0.2)", low=1)
     t_hidden: tuple[int, ...] = setting((400, 400, 400), "ICML",
                                         "hidden widths of MINE's statistics network T on (G(z), z)", low=1)
     n_data: int = setting(100_000, "DEF", "data points per seed (minibatches drawn with replacement)", low=1)
+    reference_draws: int = setting(20, "DEF", "draws of the no-skill reference (uniform noise on the plotted "
+                                              "square, n_samples points each) scored like the models", low=2)
 
 
 def record_points(steps: int, every: int, also: Sequence[int] = ()) -> list[int]:
@@ -50,8 +56,8 @@ def train(cfg: ToyGANSettings, data, beta: float, clip: bool, seed, record_at: S
     trained at once as one stacked model (:mod:`minelib.ensemble`)."""
     return train_gan(data, beta=beta, steps=cfg.steps, clip=clip, batch_size=cfg.batch_size, lr=cfg.lr,
                      record_at=record_at, n_record=cfg.n_samples, g_hidden=list(cfg.g_hidden),
-                     d_hidden=list(cfg.d_hidden), t_hidden=list(cfg.t_hidden), device=device, seed=seed,
-                     progress=progress)
+                     g_batch_norm=cfg.g_batch_norm, d_hidden=list(cfg.d_hidden), t_hidden=list(cfg.t_hidden),
+                     device=device, seed=seed, progress=progress)
 
 
 def keep(run: GANRun, score: Callable[[object], dict]) -> dict:
@@ -68,19 +74,30 @@ def histories(runs: Sequence[tuple[str, int, dict]]) -> pd.DataFrame:
     return history[["model", "seed", *history.columns[:-2]]]
 
 
-def plot_against_iteration(frame: pd.DataFrame, panels: Sequence[tuple[str, str]], reference: dict,
+def reference(cfg: ToyGANSettings, seed: int, score: Callable[[np.ndarray], dict], half_width: float
+              ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The no-skill reference: ``cfg.reference_draws`` draws of ``cfg.n_samples`` points uniform on the plotted
+    square, each scored like a model's samples. Returns the scores (one row per draw) and the first draw."""
+    draws = [uniform_square(cfg.n_samples, half_width, seeding.rng(seed, "eval", r))
+             for r in range(cfg.reference_draws)]
+    return pd.DataFrame([{"draw": r, **score(x)} for r, x in enumerate(draws)]), draws[0]
+
+
+def plot_against_iteration(frame: pd.DataFrame, panels: Sequence[tuple[str, str]], references: dict[str, dict],
                            figsize: tuple[float, float]):
-    """Metrics against training iteration, mean and sd over seeds per model, one panel per ``(column, label)``
-    of ``panels``, the data's own value (``reference[column]``) dashed: Fig 3's coverage, Fig 4's mode metrics."""
+    """Metrics against training iteration, one thin line per seed and model, one panel per ``(column, label)`` of
+    ``panels``; each of ``references`` (label -> {column: value}, e.g. the data and uniform noise) as a horizontal
+    line: Fig 3's coverage, Fig 4's mode metrics."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     fig, axes = plt.subplots(1, len(panels), figsize=figsize, squeeze=False)
     for ax, (col, label) in zip(axes[0], panels):
-        sns.lineplot(data=frame, x="step", y=col, hue="model", hue_order=list(MODELS), errorbar="sd", marker="o",
-                     ax=ax)
-        ax.axhline(reference[col], color="black", ls="--", lw=1, label="data")
+        sns.lineplot(data=frame, x="step", y=col, hue="model", hue_order=list(MODELS), units="seed", estimator=None,
+                     marker="o", markersize=4, lw=1, ax=ax)
+        for (name, values), style in zip(references.items(), ("--", ":", "-.")):
+            ax.axhline(values[col], color="0.3", ls=style, lw=1.2, label=name)
         ax.set(xlabel="iteration", ylabel=label)
-        ax.legend()
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
