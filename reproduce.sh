@@ -125,9 +125,14 @@ if [ "$mode" = shard ]; then
   exit 0
 fi
 
+# committed evidence of longer runs (evidence/<name>/results) shows beside the fresh numbers, marked stale when a
+# source file it imported has changed since
+evidence=()
+for d in evidence/*/; do [ -d "${d}results" ] && evidence+=(--evidence "${d%/}"); done
+
 # --- the report alone -----------------------------------------------------------------------------
 if [ "$mode" = report ]; then
-  exec "$PY" -m minelib.report "$out" --expected "${only:-$all}"
+  exec "$PY" -m minelib.report "$out" --expected "${only:-$all}" "${evidence[@]}"
 fi
 
 # --- figures and tables ---------------------------------------------------------------------------
@@ -155,7 +160,7 @@ for name in "${list[@]}"; do
 done
 
 failed_csv=$(IFS=,; echo "${failed[*]:-}")
-"$PY" -m minelib.report "$out" --expected "$all" --failed "$failed_csv" || failed+=("report")
+"$PY" -m minelib.report "$out" --expected "$all" --failed "$failed_csv" "${evidence[@]}" || failed+=("report")
 if [ ${#failed[@]} -gt 0 ]; then
   echo "failed: ${failed[*]}" >&2
   exit 1

@@ -2,6 +2,11 @@
 which units of work were computed in the run and which were reused from the cache (and from when).
 
     python -m minelib.report results/quick [--expected fig1_gaussian_mi,fig2_convergence] [--failed NAME,...]
+                             [--evidence results/paper]
+
+``--evidence`` folders hold committed results of longer runs (the paper profile on some machine): each shows up
+beside the fresh numbers in its own column, labelled with its profile, device, machine, date, commit and wall
+time, and marked stale when a minelib source file it imported has changed since.
 """
 from __future__ import annotations
 
@@ -95,6 +100,35 @@ def _section(rec: dict) -> list[str]:
     return lines
 
 
+def provenance_line(rec: dict) -> str:
+    """Where, when and from what a record was made, and whether it is stale (a source file it imported changed)."""
+    from .results import stale_files
+
+    p = rec.get("provenance", {})
+    wall = p.get("wall_seconds")
+    line = (f"profile `{rec['profile']}` on {rec['device']} ({p.get('machine', 'machine not recorded')}), written "
+            f"{str(rec.get('created'))[:16]} UTC, commit {str(p.get('commit') or 'not recorded')[:12]}"
+            + (f", {wall / 60:.1f} min wall time" if wall else ""))
+    stale = stale_files(rec)
+    if stale is None:
+        return line + "; freshness unknown (no source hashes recorded)"
+    return line + ("; **fresh**: no source file it imported has changed" if not stale else
+                   f"; **STALE**: {len(stale)} source file(s) it imported changed since ({', '.join(stale)})")
+
+
+def _evidence_section(rec: dict, ev: dict, folder: str) -> list[str]:
+    """A committed longer run of the same item beside the fresh one: its provenance, verdicts and numbers."""
+    lines = [f"**Evidence from `{folder}`:** {provenance_line(ev)}.", "",
+             "| claim | verdict (evidence) | detail |", "| --- | --- | --- |"]
+    lines += [f"| {_cell(c['claim'])} | {_mark(c)} | {_cell(c['detail'])} |" for c in ev["claims"]]
+    keys = sorted(set(rec.get("paper", {})) | set(rec.get("metrics", {})) | set(ev.get("metrics", {})))
+    lines += ["", f"| quantity | paper | ours: `{rec['profile']}`, {str(rec.get('created'))[:10]} | ours: evidence "
+                  f"`{ev['profile']}`, {str(ev.get('created'))[:10]} |", "| --- | --- | --- | --- |"]
+    lines += [f"| {k} | {_cell(_fmt(rec.get('paper', {}).get(k)))} | {_cell(_fmt(rec.get('metrics', {}).get(k)))} | "
+              f"{_cell(_fmt(ev.get('metrics', {}).get(k)))} |" for k in keys]
+    return lines + [""]
+
+
 def _units_total(records: dict) -> list[str]:
     """One line over every record's units log: how many were computed in the run and how many reused."""
     units = [u for r in records.values() for u in r.get("units", [])]
@@ -105,10 +139,14 @@ def _units_total(records: dict) -> list[str]:
             f"reused from the cache (per notebook below).", ""]
 
 
-def build_report(out_dir: str | Path, expected: list[str] = (), failed: list[str] = ()) -> str:
+def build_report(out_dir: str | Path, expected: list[str] = (), failed: list[str] = (),
+                 evidence: list[str | Path] = ()) -> str:
     """Markdown for every results record under ``out_dir``; names expected but missing are listed
-    as not run, and ``failed`` ones as failed, never filled in."""
+    as not run, and ``failed`` ones as failed, never filled in. Records of the ``evidence`` folders are shown
+    beside the fresh ones of the same name (:func:`provenance_line`)."""
     records = load_results(out_dir)
+    found = {name: (str(folder), rec) for folder in evidence if Path(folder).resolve() != Path(out_dir).resolve()
+             for name, rec in load_results(folder).items()}
     claims = [c for r in records.values() for c in r["claims"]]
     judged = [c for c in claims if c["held"] is not None]
     lines = ["# MINE reproduction report", "",
@@ -124,8 +162,10 @@ def build_report(out_dir: str | Path, expected: list[str] = (), failed: list[str
         if name not in records:
             lines.append(f"| {name} | — | — | — | {'failed' if name in failed else 'not run'} |")
     lines.append("")
-    for r in records.values():
+    for name, r in records.items():
         lines += _section(r)
+        if name in found:
+            lines += _evidence_section(r, found[name][1], found[name][0])
     return "\n".join(lines)
 
 
@@ -151,9 +191,10 @@ def to_html(markdown_text: str) -> str:
     return HTML_PAGE.format(body=render(markdown_text))
 
 
-def write_report(out_dir: str | Path, expected: list[str] = (), failed: list[str] = ()) -> Path:
+def write_report(out_dir: str | Path, expected: list[str] = (), failed: list[str] = (),
+                 evidence: list[str | Path] = ()) -> Path:
     """Write ``<out_dir>/REPORT.md`` and ``REPORT.html`` atomically; return the Markdown's path."""
-    text = build_report(out_dir, expected, failed)
+    text = build_report(out_dir, expected, failed, evidence)
     atomic_write(Path(out_dir) / "REPORT.html", lambda tmp: Path(tmp).write_text(to_html(text)))
     return atomic_write(Path(out_dir) / "REPORT.md", lambda tmp: Path(tmp).write_text(text))
 
@@ -163,9 +204,12 @@ def main(argv=None) -> int:
     p.add_argument("out_dir")
     p.add_argument("--expected", default="", help="comma-separated notebook names that should have run")
     p.add_argument("--failed", default="", help="comma-separated notebook names that failed")
+    p.add_argument("--evidence", action="append", default=[],
+                   help="a folder of committed results of a longer run, shown beside (repeatable)")
     a = p.parse_args(argv)
     split = lambda s: [x for x in s.split(",") if x]
-    path = write_report(a.out_dir, split(a.expected), split(a.failed))
+    evidence = [e for e in a.evidence if (Path(e) / "results").is_dir()]
+    path = write_report(a.out_dir, split(a.expected), split(a.failed), evidence)
     print(f"report: {path}")
     return 0
 

@@ -32,7 +32,27 @@ def test_results_json_has_the_record(tmp_path):
         assert key in rec
     assert rec["versions"]["torch"] and rec["versions"]["python"]
     assert rec["metrics"]["bad"] is None  # NaN is written as null, never as invalid JSON
-    assert rec["claims"][0] == {"claim": "DV matches |truth|", "held": True, "detail": "0.01 nats"}
+    assert rec["claims"][0] == {"claim": "DV matches |truth|", "held": True, "verdict": "held", "detail": "0.01 nats"}
+    assert rec["provenance"]["source_files"]["results.py"] and rec["provenance"]["machine"]
+
+
+def test_a_claim_carries_one_of_the_three_verdicts():
+    assert claim("x", "within noise", "d")["held"] is False and claim("x", "within noise", "d")["verdict"] == "within noise"
+    assert claim("x", None, "d")["verdict"] == "not judged" and claim("x", None, "d")["held"] is None
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        claim("x", "maybe", "d")
+
+
+def test_report_shows_evidence_beside_fresh_numbers_and_marks_it_stale(tmp_path):
+    fresh, ev = tmp_path / "quick", tmp_path / "evidence"
+    _record(fresh, "fig_x")
+    path = _record(ev, "fig_x", held="within noise")
+    text = build_report(fresh, evidence=[ev])
+    assert f"**Evidence from `{ev}`:**" in text and "**fresh**" in text and "| within noise |" in text
+    rec = json.loads(path.read_text())
+    rec["provenance"]["source_files"]["results.py"] = "0" * 16  # as if results.py changed since
+    path.write_text(json.dumps(rec))
+    assert "**STALE**: 1 source file(s) it imported changed since (results.py)" in build_report(fresh, evidence=[ev])
 
 
 def test_write_is_atomic(tmp_path):

@@ -97,6 +97,33 @@ def training_invariants(history: pd.DataFrame) -> list[str]:
             "adaptive clipping: the applied MI gradient's norm never exceeds the adversarial gradient's"]
 
 
+def plot_training(history: pd.DataFrame, smooth: int = 50):
+    """What the MI term did during training (ALI+MINE): the critic's estimate of I(X; Z) (left), and the norms of
+    the adversarial gradient |g_u|, of the MI term's |g_m| and of the one applied |g_a| (right, log scale), every
+    seed, smoothed over ``smooth`` iterations. A flat estimate near 0 with |g_m| far below |g_u| is a MINE term
+    that does nothing. None when ALI+MINE did not train."""
+    import matplotlib.pyplot as plt
+
+    h = history[history.model == "ALI+MINE"]
+    if h.empty:
+        return None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8))
+    for s, g in h.groupby("seed"):
+        roll = lambda col: g[col].rolling(smooth, min_periods=1).mean()
+        a.plot(g.step, roll("mi"), color="C3", lw=1, label="I(X; Z) estimate" if s == 0 else None)
+        for col, style, label in (("norm_u", "-", "|g_u| adversarial"), ("norm_m", "--", "|g_m| MI term"),
+                                  ("norm_a", ":", "|g_a| MI, applied")):
+            b.plot(g.step, roll(col), style, color={"norm_u": "C0", "norm_m": "C3", "norm_a": "k"}[col], lw=1,
+                   label=label if s == 0 else None)
+    a.axhline(0, color="0.5", lw=0.8)
+    a.set(xlabel="iteration", ylabel="nats", title="ALI+MINE: the critic's estimate of I(X; Z_enc)")
+    b.set(xlabel="iteration", ylabel="gradient norm into F", yscale="log", title="ALI+MINE: gradient norms")
+    a.legend(fontsize=8)
+    b.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def table_invariants(result: dict, acc: str, max_error: float, text: str) -> list[str]:
     """Tables 1 and 2: one score row per model and seed, the error in ``[0, max_error]``, the accuracy column
     ``acc`` and the classifier's in [0, 100] %, MS-SSIM in [0, 1]; then :func:`training_invariants`.

@@ -1,6 +1,8 @@
 """Fig 5's experiment module: settings, units (one per model, seeds stacked), a smoke run that resumes, the widget
 (training itself: tests/test_bidirectional.py)."""
 
+import warnings
+
 import matplotlib
 import numpy as np
 import pytest
@@ -35,7 +37,7 @@ def test_fig5_settings_of_the_profiles():
         ((256, 256), (400, 400, 400), 100_000, 2_500, 2_500)
     assert (paper.enc_noise, paper.lam, paper.adv_weight, paper.beta, paper.clip) == (1.0, 1.0, 0.1, 1.0, True)
     quick, smoke = settings(exp, "quick"), settings(exp, "smoke")
-    assert (quick.seeds, quick.steps, quick.hidden, quick.n_data) == (2, 1_500, (128, 128), 100_000)
+    assert (quick.seeds, quick.steps, quick.hidden, quick.n_data) == (3, 1_500, (128, 128), 100_000)
     assert (smoke.seeds, smoke.steps, smoke.t_hidden, smoke.n_data) == (1, 30, (32, 32, 32), 2_000)
 
 
@@ -50,7 +52,9 @@ def test_fig5_experiment_smoke_run_resumes_from_its_cache(tmp_path):
     result = run(exp, cfg, device="cpu", progress=False, out_dir=tmp_path)
     assert [u["status"] for u in result["units"]] == ["computed"] * 4
     s = exp.summary(result)
-    assert list(s.model) == list(exp.MODELS)
+    assert list(s.model) == [*exp.MODELS, "uniform noise"]
+    # chance: a point against another point's reconstruction; the grid's spread makes it large (about 32)
+    assert (result["scores"].chance_mse > 5).all()
     assert len(exp.invariants(result)) == 4
     claims = exp.claims(result, "smoke")
     assert claims and all(c["held"] is None for c in claims)
@@ -59,11 +63,32 @@ def test_fig5_experiment_smoke_run_resumes_from_its_cache(tmp_path):
     assert {"recon_mse_ali", "modes_ali_mine"} <= set(m)
     assert list(result["settings"]) == ["ali_seed0", "alice_l2_seed0", "alice_adv_seed0", "ali_mine_seed0"]
     assert result["test"][0].shape == (200, 2) and list(result["history"].columns[:3]) == ["model", "seed", "step"]
-    exp.plot(result)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # fixed limits with equal aspect used to warn 16 times
+        assert len(exp.plot(result).axes) == 12
+    assert len({tuple(c) for c in exp.mode_colours()}) == 25
     again = run(exp, cfg, device="cpu", progress=False, out_dir=tmp_path)
     assert [u["status"] for u in again["units"]] == ["reused"] * 4
     assert again["scores"].equals(result["scores"])
     assert np.array_equal(again["panels"][("ALI+MINE", 0)]["emb"], result["panels"][("ALI+MINE", 0)]["emb"])
+
+
+def test_fig5_claims_judge_against_chance_and_seed_noise():
+    import pandas as pd
+
+    def fake(mine_mse, mine_chance):
+        rows = [{"model": m, "seed": s, "recon_mse": mse[s], "chance_mse": ch[s], "modes": md[s]}
+                for m, mse, ch, md in (("ALI", (30, 31, 29), (32, 33, 31), (6, 7, 6)),
+                                       ("ALICE (L2)", (3, 3.2, 2.9), (32, 32, 32), (8, 7, 8)),
+                                       ("ALICE (A)", (4, 4.1, 3.8), (32, 32, 32), (7, 8, 7)),
+                                       ("ALI+MINE", mine_mse, mine_chance, (12, 13, 12))) for s in range(3)]
+        ref = pd.DataFrame({"modes": [9, 10, 11, 10], "hq_percent": 1.2, "reverse_kl": 0.3})
+        return {"scores": pd.DataFrame(rows), "reference": ref}
+
+    assert exp.claims(fake((20, 21, 19), (32, 31, 33)), "quick")[1]["verdict"] == "held"
+    # better than ALI but no better than reconstructing someone else's point
+    assert exp.claims(fake((28, 26, 27), (27, 28, 26)), "quick")[1]["verdict"] == "within noise"
+    assert exp.claims(fake((20, 21, 19), (32, 31, 33)), "quick")[0]["verdict"] == "held"
 
 
 def test_fig5_claims_need_all_four_models():

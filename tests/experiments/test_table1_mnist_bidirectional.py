@@ -13,9 +13,12 @@ from minelib.experiments.protocol import Unit
 matplotlib.use("Agg")
 
 
-def _fake_table1(errors, accs, classifier_acc=99.2):
-    rows = [{"model": m, "seed": 0, "recon_error": e, "recon_acc": a, "ms_ssim": 0.5, "intra_ms_ssim": 0.5,
-             "seconds": 1.0} for m, e, a in zip(("ALI", "ALICE (L2)", "ALICE (A)", "ALI+MINE"), errors, accs)]
+def _fake_table1(errors, accs, classifier_acc=99.2, seeds=(0.0, 0.1, -0.1)):
+    """Three seeds around the given means (a spread of 0.1, in error and in points of accuracy); chance 20 / 10 %."""
+    rows = [{"model": m, "seed": s, "recon_error": e + d, "chance_error": 20.0 + d, "recon_acc": a + d,
+             "chance_acc": 10.0 + d, "ms_ssim": 0.5, "intra_ms_ssim": 0.5, "seconds": 1.0 / len(seeds)}
+            for m, e, a in zip(("ALI", "ALICE (L2)", "ALICE (A)", "ALI+MINE"), errors, accs)
+            for s, d in enumerate(seeds)]
     return {"scores": pd.DataFrame(rows), "classifier_acc": classifier_acc, "classifier": "cnn, 3 epoch(s)",
             "settings": {"ali_seed0": {"steps": 10}}}
 
@@ -26,11 +29,14 @@ def test_table1_claims_follow_the_numbers_and_smoke_is_not_judged():
     assert all(c["held"] is None for c in t1.claims(paper_like, "smoke"))
     no_gain = _fake_table1((14.0, 3.2, 5.2, 13.0), (46.0, 99.0, 98.0, 50.0), classifier_acc=97.5)
     assert [c["held"] for c in t1.claims(no_gain, "paper")] == [False, False, False, False]
+    # ALI+MINE far better than ALI, but no better than another image's reconstruction: not held
+    at_chance = _fake_table1((30.0, 3.2, 5.2, 21.0), (10.0, 99.0, 98.0, 10.2))
+    assert [c["verdict"] for c in t1.claims(at_chance, "quick")][1:3] == ["not held", "not held"]
     s = t1.summary(paper_like)
     assert list(s.model) == list(t1.MODELS) and list(s.paper_error) == [14.24, 3.20, 5.20, 9.73]
     m = t1.metrics(paper_like)
-    assert m["recon_error_ali_mine"] == pytest.approx(9.73) and set(t1.PAPER) <= set(m)
-    assert m["classifier_test_acc_pct"] == 99.2 and m["seconds_total"] == 4.0
+    assert m["recon_error_ali_mine"] == pytest.approx(9.73, abs=1e-12) and set(t1.PAPER) <= set(m)
+    assert m["classifier_test_acc_pct"] == 99.2 and m["seconds_total"] == pytest.approx(4.0, abs=1e-12)
 
 
 def test_table1_settings_of_the_profiles():
@@ -76,13 +82,16 @@ def test_table1_smoke_run_scores_in_combine_and_resumes(tmp_path):
     assert torch.equal(torch.random.get_rng_state(), before)  # rebuilding the classifier draws nothing from it
     assert [u["unit"] for u in result["units"]] == ["classifier", "ali", "ali_mine"]
     sc = result["scores"]
-    assert list(sc.columns) == ["model", "seed", "recon_error", "recon_acc", "ms_ssim", "intra_ms_ssim", "seconds"]
+    assert list(sc.columns) == ["model", "seed", "recon_error", "chance_error", "recon_acc", "chance_acc", "ms_ssim",
+                                "intra_ms_ssim", "seconds"]
+    assert (sc.chance_error > 0).all() and sc.chance_acc.between(0, 100).all()
     assert list(sc.model) == ["ALI", "ALI+MINE"] and sc["recon_acc"].between(0, 100).all()
     assert len(t1.invariants(result)) == 3 and "mnist" in result["data_source"].lower()
     assert result["grids"]["x"].shape == (16, 784) and result["grids"]["ALI"]["samples"].shape == (32, 784)
     assert result["classifier"] == "mlp, 1 epoch(s), 200 test images"
     assert [c["held"] for c in t1.claims(result, "quick")] == [None]  # ALICE (A) not trained
     t1.plot(result)
+    assert len(t1.plot_training(result).axes) == 2  # ALI+MINE's critic estimate and gradient norms
     # The classifier's unit is plain data: its weights as tensors, not a module.
     clf_part = next(iter((tmp_path / "cache" / t1.NAME).glob("classifier-*.pkl")))
     part = pd.read_pickle(clf_part)["part"]
