@@ -183,6 +183,21 @@ def test_train_gan_validates_and_names_the_diverged_step():
         train_gan(x, beta=1.0, steps=6, chunk=3, **{**TINY, "lr": 1e30})
 
 
+def test_cosine_schedule_and_batch_norm_switches():
+    x, _ = grid_gaussians(500, seed=0)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        train_gan(x, steps=2, lr_schedule="linear", **TINY)
+    with pytest.raises(TypeError, match="g_batch_norm"):
+        train_gan(x, steps=2, g_batch_norm="no", **TINY)
+    plain = train_gan(x, steps=4, record_at=[4], **TINY)
+    cosine = train_gan(x, steps=4, record_at=[4], lr_schedule="cosine", **TINY)
+    # the first step is at the full step size either way; later ones are smaller under the cosine
+    assert not np.array_equal(plain.samples[4], cosine.samples[4])
+    assert plain.history.iloc[0].equals(cosine.history.iloc[0])
+    no_bn = train_gan(x, steps=2, g_batch_norm=False, **TINY)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in no_bn.generator.modules())
+
+
 def test_train_gan_stops_a_run_whose_losses_explode_while_still_finite():
     # At lr 1e3 the losses reach 1e13 without overflowing: finite, but no healthy run comes near.
     x, _ = grid_gaussians(500, seed=0)

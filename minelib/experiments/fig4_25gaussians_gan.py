@@ -47,6 +47,8 @@ class Settings(toy_gan.ToyGANSettings):
                          "training iterations (one D, one T and one G step each)", low=1)
     lr: float = setting(1e-3, "DEV (ICML's 1e-4 sharpens too slowly)", "Adam step size of G, D and T (Adam betas "
                         "0.5, 0.999)", low=0.0, open_low=True)
+    lr_schedule: str = setting("cosine", "DEV (ICML's is constant)", "step size over training: cosine decay to 0 "
+                               "(a constant 1e-3 leaves the last iterate oscillating)", choices=("constant", "cosine"))
     g_batch_norm: bool = setting(False, "DEV (ICML's G has BatchNorm)", "BatchNorm after each of G's hidden layers "
                                  "(its batch statistics jitter every sample by more than a mode's width)")
     n_data: int = setting(100_000, "PAC", "data points per seed (minibatches drawn with replacement)", low=1)

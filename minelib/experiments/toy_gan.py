@@ -36,6 +36,8 @@ class ToyGANSettings(ExperimentSettings):
     batch_size: int = setting(100, "ICML", "minibatch size", low=2)
     g_hidden: tuple[int, ...] = setting((500, 500), "ICML", "hidden widths of G (LeakyReLU 0.2)", low=1)
     g_batch_norm: bool = setting(True, "ICML", "BatchNorm after each of G's hidden layers")
+    lr_schedule: str = setting("constant", "ICML", "step size over training: constant, or cosine decay to 0",
+                               choices=("constant", "cosine"))
     d_hidden: tuple[int, ...] = setting((400, 400, 400), "ICML", "hidden widths of D (LeakyReLU 0.2)", low=1)
     t_hidden: tuple[int, ...] = setting((400, 400, 400), "ICML",
                                         "hidden widths of MINE's statistics network T on (G(z), z)", low=1)
@@ -56,7 +58,7 @@ def train(cfg: ToyGANSettings, data, beta: float, clip: bool, seed, record_at: S
     trained at once as one stacked model (:mod:`minelib.ensemble`)."""
     return train_gan(data, beta=beta, steps=cfg.steps, clip=clip, batch_size=cfg.batch_size, lr=cfg.lr,
                      record_at=record_at, n_record=cfg.n_samples, g_hidden=list(cfg.g_hidden),
-                     g_batch_norm=cfg.g_batch_norm, d_hidden=list(cfg.d_hidden), t_hidden=list(cfg.t_hidden),
+                     g_batch_norm=cfg.g_batch_norm, lr_schedule=cfg.lr_schedule, d_hidden=list(cfg.d_hidden), t_hidden=list(cfg.t_hidden),
                      device=device, seed=seed, progress=progress)
 
 

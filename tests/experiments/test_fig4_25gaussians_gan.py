@@ -27,7 +27,8 @@ def test_fig4_settings_of_the_profiles():
     paper = settings(exp, "paper")
     assert (paper.seeds, paper.steps, paper.n_samples, paper.ablation_betas, paper.ablation_seeds) == \
         (5, 12_000, 2_500, (1.0, 10.0), 2)
-    # the deviations of docs/diagnostics.md: no BatchNorm in G, Adam 1e-3
+    # the deviations of docs/diagnostics.md: no BatchNorm in G, Adam 1e-3 decaying to 0 (cosine)
+    assert paper.lr_schedule == "cosine" and settings(exp, "quick").lr_schedule == "cosine"
     assert (paper.g_hidden, paper.d_hidden, paper.lr, paper.batch_size, paper.n_data, paper.g_batch_norm) == \
         ((500, 500), (400, 400, 400), 1e-3, 100, 100_000, False)
     assert settings(exp, "quick").curve_every == 1_000 and settings(exp, "smoke").curve_every == 10
