@@ -106,9 +106,11 @@ def provenance_line(rec: dict) -> str:
 
     p = rec.get("provenance", {})
     wall = p.get("wall_seconds")
+    compute = sum(float(u.get("seconds") or 0) for u in rec.get("units", []))
     line = (f"profile `{rec['profile']}` on {rec['device']} ({p.get('machine', 'machine not recorded')}), written "
             f"{str(rec.get('created'))[:16]} UTC, commit {str(p.get('commit') or 'not recorded')[:12]}"
-            + (f", {wall / 60:.1f} min wall time" if wall else ""))
+            + (f", units of work {compute / 60:.1f} min" if compute else "")
+            + (f", notebook {wall / 60:.1f} min wall time" if wall else ""))
     stale = stale_files(rec)
     if stale is None:
         return line + "; freshness unknown (no source hashes recorded)"
