@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 import minelib
+from groundtruth import peer_torch_mist  # benchmarks/groundtruth.py, beside this file
 from minelib.data import correlated_gaussian
 from minelib.experiments.fig1_gaussian_mi import RHOS
 from minelib.runtime import device_name, resolve_device
@@ -83,11 +84,12 @@ def bench_speed(a, dev) -> None:
     x = torch.tensor(xa, dtype=torch.float32, device=dev)
     z = torch.tensor(xb, dtype=torch.float32, device=dev)
     bare = bare_loop(x, z, a.steps, 256, 100)
-    est = minelib.estimate_mi(xa, xb, steps=a.steps, batch_size=256, hidden=(100, 100), device=str(dev),
-                              progress=False, eval_every=a.steps)
+    est, wall = _timed(lambda: minelib.estimate_mi(xa, xb, steps=a.steps, batch_size=256, hidden=(100, 100),
+                                                   device=str(dev), progress=False, eval_every=a.steps))
     _table(f"estimate_mi training speed ({a.steps} steps, 2 x 100 MLP, batch 256)", ["loop", "steps/s"],
            [["bare PyTorch loop (autograd, fused Adam)", bare], ["minelib.estimate_mi", est.steps_per_second],
-            ["ratio minelib / bare", est.steps_per_second / bare]])
+            ["ratio minelib / bare", est.steps_per_second / bare],
+            ["estimate_mi, whole call (checks, transform, evaluation, interval)", a.steps / wall]])
 
 
 def bench_peers(a, dev) -> None:
@@ -105,18 +107,7 @@ def bench_peers(a, dev) -> None:
         ours, t_ours = _timed(lambda: [minelib.estimate_mi(x, z, steps=a.steps, batch_size=256, hidden=(100, 100),
                                                            lr=1e-3, device=str(dev), progress=False, seed=s).mi
                                        for s, (x, z) in zip(seeds, data)])
-        split = 16_000
-
-        def theirs():
-            out = []
-            for s, (x, z) in zip(seeds, data):
-                xt, zt = (torch.tensor(v, dtype=torch.float32) for v in (x, z))
-                torch.manual_seed(s)
-                out.append(float(torch_mist.estimate_mi(
-                    {"x": xt[:split], "y": zt[:split]}, estimator="mine", hidden_dims=[100, 100],
-                    test_data={"x": xt[split:], "y": zt[split:]}, max_iterations=a.steps, batch_size=256,
-                    optimizer_params={"lr": 1e-3}, early_stopping=False, device=dev, verbose=False, logger=False)))
-            return out
+        theirs = lambda: [peer_torch_mist(x, z, a.steps, 256, [100, 100], s) for s, (x, z) in zip(seeds, data)]
         mist, t_mist = _timed(theirs)
         err = lambda v: float(np.mean(np.abs(np.array(v) - truth)))
         rows.append([f"rho={rho}, d={dim}", truth, err(ours), err(mist), len(seeds) * a.steps / t_ours,

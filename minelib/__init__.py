@@ -10,6 +10,7 @@ Public API::
 from .bounds import BOUNDS, DV, NWJ, Bound, InfoNCE, dv_bound, get_bound, nwj_bound
 from .clipping import adaptive_clip
 from .data import correlated_gaussian, gaussian_mi
+from .diagnostics import MIEstimateWarning
 from .estimator import MINE, MIEstimate, TrainingDivergedError, estimate_mi
 from .ksg import ksg_mi
 from .metrics import grid_mode_metrics, spiral_coverage
@@ -17,6 +18,6 @@ from .networks import StatisticsNetwork
 
 __version__ = "0.1.0"
 __all__ = [
-    "BOUNDS", "DV", "NWJ", "Bound", "InfoNCE", "get_bound", "MINE", "MIEstimate", "StatisticsNetwork", "TrainingDivergedError", "adaptive_clip", "correlated_gaussian",
+    "BOUNDS", "DV", "NWJ", "Bound", "InfoNCE", "get_bound", "MINE", "MIEstimate", "MIEstimateWarning", "StatisticsNetwork", "TrainingDivergedError", "adaptive_clip", "correlated_gaussian",
     "dv_bound", "estimate_mi", "gaussian_mi", "grid_mode_metrics", "ksg_mi", "nwj_bound", "spiral_coverage",
 ]

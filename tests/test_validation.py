@@ -47,7 +47,9 @@ def test_bad_arrays(fn, x, z, exc, msg):
     (dict(test_fraction=0.95), ValueError, "test_fraction must lie in"),
     (dict(activation="swish"), ValueError, "unknown activation 'swish'"),
     (dict(device="tpu"), ValueError, "device"),
-    (dict(seed=[1, 2]), ValueError, "seed must be an integer >= 0 or a list of 1 seeds, one per task; got a list of 2"),
+    (dict(hidden=()), ValueError, "hidden must list at least one hidden layer"),
+    (dict(hidden=16), TypeError, "hidden must be a sequence of layer widths"),
+    (dict(bootstrap=3), ValueError, "bootstrap must be an integer >= 10"),
     (dict(seed=None), TypeError, "always seeded"),
     (dict(seed=1.5), TypeError, "seed must be an integer >= 0 or a list of 1 of them"),
     (dict(seed="0"), TypeError, "seed must be an integer"),
@@ -81,3 +83,85 @@ def test_gaussian_mi_rejects(rho, dim, exc):
 def test_unknown_lr_schedule():
     with pytest.raises(ValueError, match="unknown lr_schedule 'step'; accepted: constant, cosine"):
         estimate_mi(X, Z, steps=5, lr_schedule="step", progress=False)
+
+
+def test_stacked_seed_lists_must_match_the_tasks():
+    with pytest.raises(ValueError, match="seed must be an integer >= 0 or a list of 2 seeds, one per task; got a list of 3"):
+        estimate_mi(rng.standard_normal((2, 50, 2)), rng.standard_normal((2, 50, 2)), steps=5, seed=[1, 2, 3],
+                    progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+@pytest.mark.parametrize("device", ["cuda", torch.device("cuda")], ids=["str", "torch.device"])
+def test_cuda_without_a_gpu_is_refused_by_name(device):
+    with pytest.raises(ValueError, match="device.*no CUDA GPU"):
+        estimate_mi(X, Z, steps=5, device=device, progress=False)
+
+
+def test_ragged_lists_and_bfloat16():
+    with pytest.raises(ValueError, match="x is a ragged sequence"):
+        estimate_mi([[1.0, 2.0], [3.0]] * 10, Z[:20], steps=5, progress=False)
+    with pytest.raises(ValueError, match="z is a ragged sequence"):
+        ksg_mi(X[:3], [[1.0], [2.0, 3.0], [4.0]])
+    est = estimate_mi(torch.tensor(X, dtype=torch.bfloat16), torch.tensor(Z, dtype=torch.bfloat16), steps=5,
+                      progress=False)
+    assert np.isfinite(est.mi)
+
+
+def _mine_case(x, z, **kw):
+    return MINE(2, 1, hidden=(8,), seed=0, **kw).lower_bound(x, z)
+
+
+@pytest.mark.parametrize("x,z,exc,msg", [
+    (torch.randn(64, 3), torch.randn(64, 1), ValueError, r"x must have shape \(n, d\) with d = 2"),
+    (torch.randn(64, 2), torch.randn(64, 2), ValueError, r"z must have shape \(n, d\) with d = 1"),
+    (torch.randn(64), torch.randn(64, 1), ValueError, r"x must have shape \(n, d\) with d = 2.*\(64,\)"),
+    (torch.randn(64, 2), torch.randn(60, 1), ValueError, "same number of rows"),
+    (torch.randn(1, 2), torch.randn(1, 1), ValueError, "at least 2 rows"),
+    (torch.ones(8, 2, dtype=torch.bool), torch.randn(8, 1), TypeError, "x must hold real numbers"),
+    (np.array([["a", "b"]] * 8), torch.randn(8, 1), TypeError, "x must be a numeric array"),
+])
+def test_mine_checks_its_inputs(x, z, exc, msg):
+    with pytest.raises(exc, match=msg):
+        _mine_case(x, z)
+
+
+def test_mine_converts_float64_numpy_and_one_column_inputs():
+    """float64 tensors (with their gradient), numpy arrays and a 1-D z for a one-feature z all work; loss too."""
+    x = torch.randn(64, 2, dtype=torch.float64, requires_grad=True)
+    z = torch.randn(64, dtype=torch.float64)
+    mine = MINE(2, 1, hidden=(8,), seed=0)
+    value = mine(x, z)
+    value.backward()
+    assert value.dtype == torch.float32 and x.grad is not None and x.grad.dtype == torch.float64
+    assert torch.isfinite(mine.lower_bound(x.detach().numpy(), z.numpy()))
+    loss, mi = mine.loss(torch.randn(64, 2, dtype=torch.bfloat16), torch.randn(64, 1), torch.randn(64, 1))
+    assert torch.isfinite(loss) and torch.isfinite(mi)
+    with pytest.raises(ValueError, match="z_marginal must have z's shape"):
+        mine.loss(torch.randn(64, 2), torch.randn(64, 1), torch.randn(32, 1))
+    stacked = MINE(2, 1, hidden=(8,), members=3, seed=0)
+    with pytest.raises(ValueError, match="K = 3"):
+        stacked.lower_bound(torch.randn(2, 16, 2), torch.randn(2, 16, 1))
+    assert stacked.lower_bound(torch.randn(3, 16, 2), torch.randn(3, 16, 1)).shape == (3,)
+
+
+def test_mine_refuses_a_linear_critic():
+    with pytest.raises(ValueError, match="hidden must list at least one hidden layer.*never above 0"):
+        MINE(2, 2, hidden=())
+    with pytest.raises(TypeError, match="hidden must be a sequence"):
+        MINE(2, 2, hidden=16)
+
+
+@pytest.mark.parametrize("config,kwargs,exc,msg", [
+    ("gan", dict(adam_betas=(0.5,)), ValueError, "adam_betas must be two numbers in"),
+    ("gan", dict(adam_betas=(0.5, 1.0)), ValueError, "adam_betas must be two numbers in"),
+    ("gan", dict(clip="no"), TypeError, "clip must be True or False"),
+    ("bidirectional", dict(variant="ali", steps=5, adam_betas=(0.9, 1.5)), ValueError, "adam_betas"),
+    ("bidirectional", dict(variant="ali", steps=5, clip="no"), TypeError, "clip must be True or False"),
+])
+def test_trainer_settings_name_the_field(config, kwargs, exc, msg):
+    from minelib.bidirectional import BidirectionalConfig
+    from minelib.gan import GANConfig
+    cls = {"gan": GANConfig, "bidirectional": BidirectionalConfig}[config]
+    with pytest.raises(exc, match=msg):
+        cls(**kwargs)
