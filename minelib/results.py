@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runtime import package_versions
+from .runtime import numerics, package_versions
 
 
 def claim(text: str, held: bool | str | None, detail: str) -> dict:
@@ -80,7 +80,7 @@ def write_results(out_dir: str | os.PathLike, name: str, *, profile: str, seeds,
     record = {
         "name": name, "title": title, "paper_claim": paper_claim, "profile": profile,
         "seeds": list(seeds), "device": device, "data_source": data_source,
-        "versions": package_versions(), "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": package_versions(), "numerics": numerics(), "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "settings": settings, "metrics": metrics, "paper": paper, "claims": claims, "figures": list(figures),
         "units": list(units), "provenance": {**provenance(), "wall_seconds": wall_seconds},
     }

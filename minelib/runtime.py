@@ -44,6 +44,19 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def numerics() -> dict:
+    """How float32 arithmetic runs, for the record: matmul precision (``"highest"``, torch's default, keeps full
+    float32: minelib leaves TF32 matmuls off, so a GPU's critic steps round like the CPU's), cuDNN's TF32 switch for
+    convolutions (torch's default, on; only Table 2's networks convolve), the CUDA and cuDNN versions torch was
+    built with and the GPU (None on a CPU)."""
+    cudnn = torch.backends.cudnn
+    return {"float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "cuda_matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+            "cudnn_allow_tf32": bool(cudnn.allow_tf32), "cuda": torch.version.cuda,
+            "cudnn": cudnn.version() if cudnn.is_available() else None,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
 def package_versions(names=("minelib", "torch", "numpy", "scipy", "pandas", "matplotlib", "seaborn")) -> dict:
     """Installed versions of the packages a result depends on, plus Python's."""
     versions = {"python": platform.python_version()}

@@ -31,6 +31,8 @@ def test_results_json_has_the_record(tmp_path):
     for key in ("name", "profile", "seeds", "device", "versions", "data_source", "metrics", "paper", "claims"):
         assert key in rec
     assert rec["versions"]["torch"] and rec["versions"]["python"]
+    assert rec["numerics"]["float32_matmul_precision"] in ("highest", "high", "medium")
+    assert set(rec["numerics"]) >= {"cuda_matmul_allow_tf32", "cudnn_allow_tf32", "cuda", "cudnn", "gpu"}
     assert rec["metrics"]["bad"] is None  # NaN is written as null, never as invalid JSON
     assert rec["claims"][0] == {"claim": "DV matches |truth|", "held": True, "verdict": "held", "detail": "0.01 nats"}
     assert rec["provenance"]["source_files"]["results.py"] and rec["provenance"]["machine"]
@@ -144,3 +146,15 @@ def test_device_run_script_writes_results_figures_and_report(tmp_path):
     assert (tmp_path / "figures" / "fig1_gaussian_mi.png").stat().st_size > 0
     assert "fig2_convergence" in (tmp_path / "REPORT.md").read_text()
     assert "smoke profile on cpu" in proc.stdout
+
+
+def test_the_public_names_load_on_first_use():
+    """``import minelib`` loads no submodule, so a record's source hashes name only what its numbers used."""
+    import minelib
+
+    code = ("import sys, minelib, minelib.bottleneck; assert 'minelib.ksg' not in sys.modules; "
+            "from minelib import *; import minelib as m; assert m.ksg_mi and 'minelib.ksg' in sys.modules; "
+            "assert set(m.__all__) <= set(dir(m))")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        minelib.nope
