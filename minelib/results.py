@@ -87,10 +87,16 @@ def write_results(out_dir: str | os.PathLike, name: str, *, profile: str, seeds,
     return write_json(Path(out_dir) / "results" / f"{name}.json", record)
 
 
+def _file_hash(path: Path) -> str:
+    """The first 16 hex digits of a file's SHA-256: how a record names the version of a source it imported."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def _loaded_sources() -> dict[str, str]:
     """SHA-256 (16 hex digits) of each minelib source file this process has imported: what a record's numbers
     can depend on (experiments are imported one by one, so another figure's module is not among them)."""
-    import hashlib
     import sys
 
     from .experiments import cache
@@ -99,7 +105,7 @@ def _loaded_sources() -> dict[str, str]:
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
         if f and Path(f).resolve().is_relative_to(cache.PACKAGE) and f.endswith(".py"):
-            out[str(Path(f).resolve().relative_to(cache.PACKAGE))] = hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]
+            out[str(Path(f).resolve().relative_to(cache.PACKAGE))] = _file_hash(Path(f))
     return dict(sorted(out.items()))
 
 
@@ -119,15 +125,12 @@ def provenance() -> dict:
 def stale_files(record: dict) -> list[str] | None:
     """The minelib source files that changed (or appeared, or went) since ``record`` was written: [] when it is
     fresh, None when the record carries no source hashes (older records)."""
-    import hashlib
-
     from .experiments import cache
 
     then = record.get("provenance", {}).get("source_files")
     if then is None:
         return None
-    now = lambda f: (hashlib.sha256((cache.PACKAGE / f).read_bytes()).hexdigest()[:16]
-                     if (cache.PACKAGE / f).is_file() else None)
+    now = lambda f: _file_hash(cache.PACKAGE / f) if (cache.PACKAGE / f).is_file() else None
     return sorted(f for f, h in then.items() if now(f) != h)
 
 

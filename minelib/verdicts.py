@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -83,6 +83,18 @@ def verdict(*comparisons: Comparison) -> str:
 def explain(*comparisons: Comparison) -> str:
     """The comparisons as one sentence for a claim's detail."""
     return "; ".join(str(c) for c in comparisons)
+
+
+def uniform_reference(n: int, half_width: float, draws: int, seed: int, score: Callable[[np.ndarray], dict]):
+    """The no-skill reference of the 2-D toys: ``draws`` draws of ``n`` points uniform on the plotted square (stream
+    ``eval`` of :mod:`minelib.seeding`, draw ``r`` its ``r``-th child), each scored by ``score`` like a model's
+    samples. Returns the scores (a DataFrame, one row per draw, column ``draw`` first) and the first draw."""
+    import pandas as pd
+
+    from . import seeding
+
+    xs = [uniform_square(n, half_width, seeding.rng(seed, "eval", r)) for r in range(draws)]
+    return pd.DataFrame([{"draw": r, **score(x)} for r, x in enumerate(xs)]), xs[0]
 
 
 def uniform_square(n: int, half_width: float, rng: np.random.Generator) -> np.ndarray:

@@ -45,7 +45,7 @@ def stamp(exp, cfg: ExperimentSettings) -> str:
     """The line a saved figure carries: experiment, profile, seeds and iterations, beside the paper profile's."""
     paper = make(exp.Settings, exp.PROFILES, "paper")
     parts = [f"{exp.NAME}, profile {cfg.profile}"]
-    for key, label in (("seeds", "seeds"), ("steps", "iterations")):
+    for key, label in (("seeds", "seeds"), ("steps", "iterations"), ("epochs", "epochs")):
         if hasattr(cfg, key):
             ours, theirs = getattr(cfg, key), getattr(paper, key)
             parts.append(f"{ours:,} {label}" + ("" if ours == theirs else f" (paper profile: {theirs:,})"))
@@ -79,6 +79,13 @@ def per_model_metrics(summary, model_col: str, keys: dict, columns: dict) -> dic
 def judged(profile: str, held: bool) -> bool | None:
     """A claim's verdict: ``held`` under ``quick`` and ``paper``; not judged under ``smoke``."""
     return None if profile == "smoke" else bool(held)
+
+
+def judge(profile: str, *comparisons) -> str | None:
+    """The verdict of ``comparisons`` (:func:`minelib.verdicts.verdict`); None (not judged) under ``smoke``."""
+    from ..verdicts import verdict
+
+    return None if profile == "smoke" else verdict(*comparisons)
 
 
 def finish(exp, cfg: ExperimentSettings, result: dict, *, out_dir, device, figures: list[str], seed: int = 0):

@@ -19,7 +19,7 @@ from ..bidirectional import VARIANT_NAMES, encode, toy_networks
 from ..metrics import grid_mode_metrics
 from .. import seeding
 from ..toy2d import GRID_MEANS, grid_gaussians
-from ..verdicts import beats, explain, uniform_square, verdict
+from ..verdicts import beats, explain, uniform_reference, verdict
 from . import _bidirectional as bi
 from . import common
 from .protocol import Unit, replicate_seeds
@@ -112,9 +112,9 @@ def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
     "panels": {(model, seed): {"rec", "samples", "emb"}}, "test": (x, mode) of the first seed, "history":
     DataFrame(model, seed, <train_bidirectional history>), "settings": {...}}``, models in ``cfg.variants`` order."""
     ordered = [parts[u.key] for u in units(cfg)]
-    noise = [grid_mode_metrics(uniform_square(cfg.n_samples, LIMIT, seeding.rng(seed, "eval", r)))
-             for r in range(cfg.reference_draws)]
-    return {"reference": pd.DataFrame([{k: m[k] for k in ("modes", "hq_percent", "reverse_kl")} for m in noise]),
+    keep = lambda x: {k: v for k, v in grid_mode_metrics(x).items() if k in ("modes", "hq_percent", "reverse_kl")}
+    noise, _ = uniform_reference(cfg.n_samples, LIMIT, cfg.reference_draws, seed, keep)
+    return {"reference": noise.drop(columns="draw"),
             "scores": pd.DataFrame([r for p in ordered for r in p["rows"]]),
             "panels": {k: v for p in ordered for k, v in p["panels"].items()}, "test": _test(cfg, seed, 0),
             "history": bi.history_frame([h for p in ordered for h in p["history"]]),

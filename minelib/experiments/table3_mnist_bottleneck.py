@@ -5,6 +5,9 @@ Every row trains with the one loop :func:`minelib.bottleneck.train_bottleneck`: 
 (0.5, 0.999), lr x0.97 every 2 epochs, batch 100, beta 1e-3, test error with the softmax averaged over
 12 draws of z, no weight averaging. Within a replicate every model starts from the same seed and sees
 the same minibatches. One unit of work per model (its seeds trained at once, as one stacked model).
+
+Beside the paper's four rows, a reference: the Gaussian encoder with no regulariser (beta = 0, cross-entropy
+only). A regulariser shows an effect only where its row beats that one beyond the spread over seeds.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..bottleneck import MODELS, BottleneckModel, train_bottleneck
+from ..verdicts import beats, explain
 from ..mnist import SOURCES, load_mnist
 from . import common
 from .protocol import Unit, replicate_seeds
@@ -29,16 +33,21 @@ DATA_SOURCE = "MNIST (the source used is recorded by each run)"
 PAPER_ERRORS = {"VIB": 1.37, "MINE (Gaussian)": 1.26, "MINE (Propagated)": 1.24, "MINE (Additive)": 1.19}
 #: The paper's ordering, best first.
 PAPER_ORDER = ("MINE (Additive)", "MINE (Propagated)", "MINE (Gaussian)", "VIB")
+#: The reference row: VIB's encoder and loop with beta = 0, i.e. plain cross-entropy (not in the paper).
+REFERENCE = "No regulariser (beta 0)"
+ROWS = {**MODELS, REFERENCE: ("gaussian", "none")}
 KEYS = {"VIB": "vib", "MINE (Gaussian)": "mine_gaussian", "MINE (Propagated)": "mine_propagated",
-        "MINE (Additive)": "mine_additive"}
+        "MINE (Additive)": "mine_additive", REFERENCE: "no_regularizer"}
+#: The error of a guess that ignores the image (uniform over the 10 classes): a model with no skill.
+CHANCE_ERROR = 90.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings(ExperimentSettings):
     """Table 3's settings; the defaults are the paper profile."""
 
-    models: tuple[str, ...] = setting(tuple(MODELS), "PAPER Table 3", "rows of the table to train",
-                                      choices=tuple(MODELS))
+    models: tuple[str, ...] = setting(tuple(ROWS), "PAPER Table 3", "rows of the table to train (the paper's "
+                                      "four, then the beta = 0 reference, ours)", choices=tuple(ROWS))
     seeds: int = setting(5, "DEF", "independent repetitions, trained as the members of one stacked model", low=1)
     n_train: int | None = setting(None, "VIB", "training images, a class-stratified subsample (None: all 60,000)",
                                   low=1)
@@ -81,8 +90,10 @@ PROFILES = check_profiles(Settings, {
     "paper": {},
     # A few hundred images, ten steps per model: proves the notebook runs end to end.
     "smoke": dict(seeds=1, n_train=500, n_test=500, epochs=2, monitor_mi=False),
-    # The full 60k/10k set, one epoch per model (the paper trains 200): minutes on 2 CPU cores.
-    "quick": dict(seeds=1, epochs=1, eval_every=200, monitor_mi=False),
+    # The full 60k/10k set and the paper's networks, 3 stacked seeds, 3 epochs of the paper's 200: about 15 min
+    # on 2 CPU cores. Enough to rank the rows against the beta = 0 reference and the seed spread, not to reach
+    # the paper's errors.
+    "quick": dict(seeds=3, epochs=3, eval_every=300, monitor_mi=False),
 })
 PAPER = {f"error_pct_{KEYS[m]}": v for m, v in PAPER_ERRORS.items()}
 
@@ -90,6 +101,11 @@ PAPER = {f"error_pct_{KEYS[m]}": v for m, v in PAPER_ERRORS.items()}
 def units(cfg: Settings) -> list[Unit]:
     """One unit per model of ``cfg.models``, in that order (its seeds trained at once, as one stacked model)."""
     return [Unit(KEYS[name], {"model": name}) for name in cfg.models]
+
+
+def _row_models(names) -> list[str]:
+    """``names`` in the table's order: the paper's rows, then the reference."""
+    return [m for m in ROWS if m in set(names)]
 
 
 def _data(cfg: Settings, seed: int):
@@ -117,7 +133,7 @@ def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, pro
     name = unit.params["model"]
     data = _data(cfg, seed)
     run_seeds = replicate_seeds(seed, cfg.seeds)
-    runs = _train(cfg, [_build(cfg, *MODELS[name], seed=rs) for rs in run_seeds], data, device=device,
+    runs = _train(cfg, [_build(cfg, *ROWS[name], seed=rs) for rs in run_seeds], data, device=device,
                   seed=run_seeds, progress=progress, desc=name)
     errors, seconds = [], {}
     for s, res in enumerate(runs):
@@ -148,13 +164,21 @@ def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
 
 
 def summary(result: dict) -> pd.DataFrame:
-    """Table 3: the paper's error beside ours (mean, std and count over seeds), in the paper's row order."""
+    """Table 3: the paper's error beside ours (mean, std and count over seeds), each row's difference to VIB
+    (mean and std over seeds of the paired difference: same seed, same minibatches), the critic's final held-out
+    I(X; Z) and the seconds, in the table's order (the paper's rows, then the beta = 0 reference)."""
     e = result["errors"]
     g = e.groupby("model").agg(ours_mean=("test_error", "mean"), ours_std=("test_error", "std"),
                                seeds=("seed", "nunique"), mi_test=("mi_test", "mean"), seconds=("seconds", "sum"))
-    order = [m for m in MODELS if m in g.index]
+    order = _row_models(g.index)
     g = g.loc[order]
-    g.insert(0, "paper", [PAPER_ERRORS[m] for m in order])
+    g.insert(0, "paper", [PAPER_ERRORS.get(m, np.nan) for m in order])
+    if "VIB" in g.index:
+        vib = e[e.model == "VIB"].set_index("seed")["test_error"]
+        diff = (e["test_error"] - e["seed"].map(vib)).groupby(e["model"])
+        g.insert(4, "minus_vib_mean", diff.mean())
+        g.insert(5, "minus_vib_std", diff.std())
+        g.loc["VIB", ["minus_vib_mean", "minus_vib_std"]] = np.nan
     g.index.name = "model (error %)"
     return g.reset_index()
 
@@ -193,67 +217,63 @@ def invariants(result: dict) -> list[str]:
 
 
 def claims(result: dict, profile: str) -> list[dict]:
-    """Every MINE encoder at or below VIB's error; the paper's full ordering. Judged under quick and paper."""
+    """The paper's two claims (every MINE encoder below VIB; its ordering of the four) and the check that makes
+    them mean something (every regulariser below the beta = 0 reference), each judged against the spread over
+    seeds and chance (:mod:`minelib.verdicts`) under ``quick`` and ``paper``."""
     from ..results import claim
 
+    texts = ("Every MINE encoder's test error is below VIB's",
+             "The paper's ordering holds: Additive < Propagated < Gaussian < VIB",
+             "Check: every row's regulariser lowers the error below the unregularised reference (beta 0)")
+    e = result["errors"]
+    missing = [m for m in ROWS if m not in set(e["model"])]
+    if missing:
+        return [claim(t, None, f"not judged: needs every row (missing: {', '.join(missing)})") for t in texts]
+    err = lambda m: e.loc[e.model == m, "test_error"].to_numpy()
+    vs = lambda a, b: beats(err(a), err(b), higher_is_better=False, label=f"{a} vs {b}")
+    chance = [beats(err(m), CHANCE_ERROR, higher_is_better=False, label=f"{m} vs chance") for m in ROWS]
+    over_vib = [vs(m, "VIB") for m in MODELS if m != "VIB"]
+    order = [vs(a, b) for a, b in zip(PAPER_ORDER[:-1], PAPER_ORDER[1:])]
+    over_ref = [vs(m, REFERENCE) for m in MODELS]
     s = summary(result).set_index("model (error %)")
-    if set(s.index) != set(MODELS):
-        missing = ", ".join(m for m in MODELS if m not in s.index)
-        return [claim("Every MINE encoder beats VIB; ordering Additive < Propagated < Gaussian < VIB", None,
-                      f"not judged: needs all four models (missing: {missing})")]
-    ours = s["ours_mean"]
-    n_seeds = int(s["seeds"].min())
-    epochs = result["settings"]["models"]["VIB"]["epochs"]
-    fmt = lambda m: (f"{m} {ours[m]:.2f}%" + (f" ± {s.loc[m, 'ours_std']:.2f}" if n_seeds > 1 else "")
-                     + f" (paper {PAPER_ERRORS[m]:.2f}%)")
-    context = (f"{n_seeds} seed(s), {epochs} epoch(s)" + ("" if epochs >= 200 else
-               f" of the paper's 200: at this budget every error is far above the paper's; the claims compare "
-               f"the models with each other") + ". Differences of 0.1-0.2 points are near seed noise.")
-    mine = [m for m in MODELS if m != "VIB"]
-    beats = {m: bool(ours[m] <= ours["VIB"]) for m in mine}
-    ordered = [m for m in sorted(PAPER_ORDER, key=lambda m: ours[m])]
-    held_order = all(ours[a] < ours[b] for a, b in zip(PAPER_ORDER[:-1], PAPER_ORDER[1:]))
-    j = lambda held: common.judged(profile, held)
-    return [
-        claim("Every MINE encoder's test error is at or below VIB's", j(all(beats.values())),
-              "; ".join(fmt(m) for m in MODELS) + ". At or below VIB: "
-              + (", ".join(m for m in mine if beats[m]) or "none") + ". " + context),
-        claim("The paper's ordering holds: Additive < Propagated < Gaussian < VIB", j(held_order),
-              "ours, best first: " + " < ".join(f"{m} {ours[m]:.2f}%" for m in ordered) + ". " + context),
-    ]
+    n_seeds, epochs = int(s["seeds"].min()), result["settings"]["models"]["VIB"]["epochs"]
+    rows = "; ".join(f"{m} {s.loc[m, 'ours_mean']:.2f}" + (f" ± {s.loc[m, 'ours_std']:.2f}" if n_seeds > 1 else "")
+                     + (f" (paper {PAPER_ERRORS[m]:.2f})" if m in PAPER_ERRORS else "") for m in ROWS)
+    context = (f" Errors in %: {rows}. {n_seeds} seed(s), {epochs} of the paper's 200 epoch(s)"
+               + ("" if epochs >= 200 else ": every error is above the paper's at this budget") + "; chance "
+               f"{CHANCE_ERROR:g} %. Positive differences mean the first row is better.")
+    skill = [c for c in chance if c.outcome != "better"]
+    return [claim(texts[0], common.judge(profile, *chance, *over_vib), explain(*over_vib) + "." + context),
+            claim(texts[1], common.judge(profile, *chance, *order), explain(*order) + "." + context),
+            claim(texts[2], common.judge(profile, *chance, *over_ref), explain(*over_ref, *skill) + "." + context)]
 
 
 def plot(result: dict):
-    """Six panels: Table 3 against the paper, test error and training cross-entropy over training,
-    the critic's I(X; Z) estimate (minibatch and held out), and VIB's rate."""
+    """Eight panels: the table against the paper (every seed a dot), each row's paired difference to VIB, the test
+    error (one z) and training cross-entropy and error over training, the critic's I(X; Z) estimate (minibatch
+    and held out), and VIB's rate."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     e, h, ev = result["errors"], result["history"], result["evals"]
-    order = [m for m in MODELS if m in set(e["model"])]
-    colors = dict(zip(MODELS, sns.color_palette("colorblind", len(MODELS))))
-    fig, axes = plt.subplots(2, 3, figsize=(17, 9))
-    ax = axes[0, 0]
-    sns.pointplot(data=e, x="model", y="test_error", order=order, errorbar="sd", linestyle="none", ax=ax,
-                  color="C0", label="ours (mean ± sd over seeds)")
-    ax.scatter(range(len(order)), [PAPER_ERRORS[m] for m in order], marker="x", s=80, color="black", zorder=5,
-               label="paper")
-    ax.set(title="Test misclassification (softmax averaged over 12 z)", xlabel="", ylabel="error (%)")
-    ax.tick_params(axis="x", rotation=15)
-    ax.legend()
+    order = _row_models(e["model"])
+    colors = dict(zip(ROWS, sns.color_palette("colorblind", len(ROWS))))
+    fig, axes = plt.subplots(2, 4, figsize=(22, 9))
+    _plot_table(axes[0, 0], axes[0, 1], e, order, colors)
     panels = [
-        (axes[0, 1], ev, "test_error", "Test error during training (one z)", "error (%)", False),
-        (axes[0, 2], h, "ce", "Training cross-entropy (minibatch means)", "nats", False),
-        (axes[1, 0], h.dropna(subset=["mi"]), "mi", "I(X; Z): the critic's DV bound on minibatches", "nats", False),
-        (axes[1, 1], ev.dropna(subset=["mi_test"]), "mi_test", "I(X; Z): the critic's DV bound on test pairs",
+        (axes[0, 2], ev, "test_error", "Test error during training (one z per image;\nthe table averages the "
+         "softmax over 12 z, which can reorder close rows)", "error (%)", True),
+        (axes[0, 3], h, "ce", "Training cross-entropy (minibatch means)", "nats", True),
+        (axes[1, 0], h, "train_error", "Training error (minibatches, one z)", "error (%)", True),
+        (axes[1, 1], h.dropna(subset=["mi"]), "mi", "I(X; Z): the critic's DV bound on minibatches", "nats", False),
+        (axes[1, 2], ev.dropna(subset=["mi_test"]), "mi_test", "I(X; Z): the critic's DV bound on test pairs",
          "nats", False),
-        (axes[1, 2], h[h.model == "VIB"], "kl", "VIB's rate KL(q(z|x) || N(0, I)) >= I(X; Z)",
-         "nats", True),
+        (axes[1, 3], h[h.model == "VIB"], "kl", "VIB's rate KL(q(z|x) || N(0, I)) >= I(X; Z)", "nats", True),
     ]
     for ax, df, y, title, ylabel, logy in panels:
         if len(df):
             sns.lineplot(data=df, x="epoch", y=y, hue="model", hue_order=[m for m in order if m in set(df.model)],
-                         palette=colors, errorbar="sd", ax=ax)
+                         palette=colors, errorbar="sd", ax=ax, legend=ax is axes[0, 2])
         else:
             ax.text(0.5, 0.5, "no model with a critic", ha="center", va="center", transform=ax.transAxes)
         ax.set(title=title, ylabel=ylabel, xlabel="epoch")
@@ -261,6 +281,32 @@ def plot(result: dict):
             ax.set_yscale("log")
     fig.tight_layout()
     return fig
+
+
+def _plot_table(ax_err, ax_diff, e: pd.DataFrame, order: list[str], colors: dict) -> None:
+    """The test errors (a dot per seed, a bar for the mean) beside the paper's, and the paired differences to VIB
+    (a dot per seed; below 0: better than VIB)."""
+    import seaborn as sns
+
+    short = {m: m.replace("MINE (", "MINE\n(").replace(" (beta 0)", "\n(beta 0)") for m in order}
+    e = e.assign(row=e["model"].map(short))
+    ticks = [short[m] for m in order]
+    sns.stripplot(data=e, x="row", y="test_error", order=ticks, hue="model", palette=colors, legend=False,
+                  size=7, jitter=0.15, ax=ax_err)
+    means = e.groupby("model")["test_error"].mean()
+    ax_err.scatter(range(len(order)), [means[m] for m in order], marker="_", s=900, color="black",
+                   label="ours: mean (dots: seeds)")
+    paper = [(i, PAPER_ERRORS[m]) for i, m in enumerate(order) if m in PAPER_ERRORS]
+    ax_err.scatter(*zip(*paper), marker="x", s=80, color="C3", zorder=5, label="paper")
+    ax_err.set(title="Test misclassification (softmax averaged over 12 z)", xlabel="", ylabel="error (%)")
+    ax_err.legend()
+    vib = e[e.model == "VIB"].set_index("seed")["test_error"]
+    d = e[e.model != "VIB"].assign(diff=lambda f: f["test_error"] - f["seed"].map(vib))
+    sns.stripplot(data=d, x="row", y="diff", order=[t for t in ticks if t != "VIB"], hue="model", palette=colors,
+                  legend=False, size=7, jitter=0.15, ax=ax_diff)
+    ax_diff.axhline(0, color="0.3", lw=1)
+    ax_diff.set(title="Error minus VIB's, same seed (below 0: better than VIB)", xlabel="",
+                ylabel="difference (percentage points)")
 
 
 def explore(encoder: str = "additive", regularizer: str = "mine", beta: float = 1e-3, n_train: int = 2_000,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import seeding
 from ..gan import GANRun, train_gan
-from ..verdicts import uniform_square
+from ..verdicts import uniform_reference
 from .settings import ExperimentSettings, setting
 
 MODELS = ("GAN", "MINEGAN")
@@ -78,11 +78,8 @@ def histories(runs: Sequence[tuple[str, int, dict]]) -> pd.DataFrame:
 
 def reference(cfg: ToyGANSettings, seed: int, score: Callable[[np.ndarray], dict], half_width: float
               ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The no-skill reference: ``cfg.reference_draws`` draws of ``cfg.n_samples`` points uniform on the plotted
-    square, each scored like a model's samples. Returns the scores (one row per draw) and the first draw."""
-    draws = [uniform_square(cfg.n_samples, half_width, seeding.rng(seed, "eval", r))
-             for r in range(cfg.reference_draws)]
-    return pd.DataFrame([{"draw": r, **score(x)} for r, x in enumerate(draws)]), draws[0]
+    """The no-skill reference of :func:`minelib.verdicts.uniform_reference` at ``cfg``'s sample size and draws."""
+    return uniform_reference(cfg.n_samples, half_width, cfg.reference_draws, seed, score)
 
 
 def plot_against_iteration(frame: pd.DataFrame, panels: Sequence[tuple[str, str]], references: dict[str, dict],
