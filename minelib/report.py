@@ -107,7 +107,8 @@ def provenance_line(rec: dict) -> str:
     p = rec.get("provenance", {})
     wall = p.get("wall_seconds")
     compute = sum(float(u.get("seconds") or 0) for u in rec.get("units", []))
-    line = (f"profile `{rec['profile']}` on {rec['device']} ({p.get('machine', 'machine not recorded')}), written "
+    extra = overrides(rec)
+    line = (f"profile `{rec['profile']}`" + (f" with {extra}" if extra else "") + f" on {rec['device']} ({p.get('machine', 'machine not recorded')}), written "
             f"{str(rec.get('created'))[:16]} UTC, commit {str(p.get('commit') or 'not recorded')[:12]}"
             + (f", units of work {compute / 60:.1f} min" if compute else "")
             + (f", notebook {wall / 60:.1f} min wall time" if wall else ""))
@@ -118,14 +119,39 @@ def provenance_line(rec: dict) -> str:
                    f"; **STALE**: {len(stale)} source file(s) it imported changed since ({', '.join(stale)})")
 
 
+def overrides(rec: dict) -> str:
+    """The settings in which a record departs from its named profile (``"seeds 3, epochs 10"``), so that a column
+    labelled ``paper`` says when it is not the whole paper profile; "" when it is, or when it cannot be told."""
+    import json
+
+    from .experiments import load
+    from .experiments.settings import make
+    from .results import _jsonable
+
+    try:
+        exp = load(rec["name"])
+        base = make(exp.Settings, exp.PROFILES, rec["profile"]).asdict()
+    except (KeyError, ValueError, TypeError):
+        return ""
+    same = lambda a, b: json.dumps(_jsonable(a), sort_keys=True) == json.dumps(_jsonable(b), sort_keys=True)
+    ours = rec.get("settings", {})
+    return ", ".join(f"{k} {_fmt(ours[k])}" for k in base if k in ours and not same(ours[k], base[k]))
+
+
+def _label(rec: dict) -> str:
+    """A column's label: profile, its overrides, date."""
+    extra = overrides(rec)
+    return f"`{rec['profile']}`" + (f" ({extra})" if extra else "") + f", {str(rec.get('created'))[:10]}"
+
+
 def _evidence_section(rec: dict, ev: dict, folder: str) -> list[str]:
     """A committed longer run of the same item beside the fresh one: its provenance, verdicts and numbers."""
     lines = [f"**Evidence from `{folder}`:** {provenance_line(ev)}.", "",
              "| claim | verdict (evidence) | detail |", "| --- | --- | --- |"]
     lines += [f"| {_cell(c['claim'])} | {_mark(c)} | {_cell(c['detail'])} |" for c in ev["claims"]]
     keys = sorted(set(rec.get("paper", {})) | set(rec.get("metrics", {})) | set(ev.get("metrics", {})))
-    lines += ["", f"| quantity | paper | ours: `{rec['profile']}`, {str(rec.get('created'))[:10]} | ours: evidence "
-                  f"`{ev['profile']}`, {str(ev.get('created'))[:10]} |", "| --- | --- | --- | --- |"]
+    lines += ["", f"| quantity | paper | ours: {_label(rec)} | ours: evidence {_label(ev)} |",
+              "| --- | --- | --- | --- |"]
     lines += [f"| {k} | {_cell(_fmt(rec.get('paper', {}).get(k)))} | {_cell(_fmt(rec.get('metrics', {}).get(k)))} | "
               f"{_cell(_fmt(ev.get('metrics', {}).get(k)))} |" for k in keys]
     return lines + [""]

@@ -158,3 +158,15 @@ def test_the_public_names_load_on_first_use():
     subprocess.run([sys.executable, "-c", code], check=True)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         minelib.nope
+
+
+def test_a_column_says_where_a_run_departs_from_its_profile():
+    from minelib.experiments import settings
+    from minelib.experiments import table3_mnist_bottleneck as t3
+    from minelib.report import overrides
+
+    cfg = settings(t3, "paper", seeds=3, epochs=10)
+    rec = {"name": t3.NAME, "profile": "paper", "settings": {**cfg.asdict(), "base_seed": 0}}
+    assert overrides(rec) == "seeds 3, epochs 10"
+    assert overrides({**rec, "settings": settings(t3, "paper").asdict()}) == ""
+    assert overrides({"name": "not_an_experiment", "profile": "paper", "settings": {}}) == ""

@@ -44,3 +44,15 @@ def test_bad_inputs_are_named():
 def test_uniform_square_covers_its_square():
     x = uniform_square(10_000, 6.0, np.random.default_rng(0))
     assert x.shape == (10_000, 2) and x.min() >= -6.0 and x.max() <= 6.0 and abs(x.mean()) < 0.2
+
+
+def test_the_uniform_reference_is_seeded_scored_per_draw_and_inside_the_square():
+    from minelib.verdicts import uniform_reference
+
+    score = lambda x: {"mean_x": float(x[:, 0].mean()), "max_abs": float(np.abs(x).max())}
+    scores, first = uniform_reference(500, 2.0, 4, seed=3, score=score)
+    again, _ = uniform_reference(500, 2.0, 4, seed=3, score=score)
+    assert list(scores.columns) == ["draw", "mean_x", "max_abs"] and list(scores["draw"]) == [0, 1, 2, 3]
+    assert scores.equals(again) and first.shape == (500, 2)
+    assert (scores["max_abs"] <= 2.0).all() and scores["mean_x"].nunique() == 4
+    assert scores.loc[0, "mean_x"] == score(first)["mean_x"]

@@ -176,7 +176,7 @@ def claims(result: dict, profile: str) -> list[dict]:
     spread and uniform noise on the plotted square. A structureless cloud fills every arc-length bin, so coverage
     counts only together with skill: the share of samples on the arc must beat the noise's."""
     from ..results import claim
-    from ..verdicts import beats, explain, verdict
+    from ..verdicts import beats, explain
 
     snaps = _snapshots(result)
     noise = result["reference"]["on_arc_percent"].to_numpy(dtype=float)
@@ -188,7 +188,7 @@ def claims(result: dict, profile: str) -> list[dict]:
                       label=f"MINEGAN vs uniform noise % on the arc at {step}")
         level = beats(_at(result, "MINEGAN", step, "on_arc_percent"), _at(result, "GAN", step, "on_arc_percent"),
                       label="(not required) MINEGAN vs GAN % on the arc")
-        return (None if profile == "smoke" else verdict(cov, skill)), explain(cov, skill, level)
+        return common.judge(profile, cov, skill), explain(cov, skill, level)
 
     seeds = result["coverage"]["seed"].nunique()
     last, first = judged(snaps[-1]), judged(snaps[0])
@@ -215,12 +215,13 @@ def plot(result: dict, seed: int = 0):
                        rasterized=True)
             ax.scatter(x[:, 0], x[:, 1], s=2, color=f"C{row}", alpha=0.7, label=model if col == 0 else None,
                        rasterized=True)
-            ax.set(title=f"{step:,} iterations\ncoverage {c['coverage']}/100, {c['on_arc_percent']:.0f}% on the arc",
+            ax.set(title=f"{step:,} iterations\ncoverage {c['coverage']:.0f}/100 bins, {c['on_arc_percent']:.0f}% on the arc",
                    xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT), aspect="equal")
         axes[row, 0].set_ylabel(model, fontsize=14)
-    fig.legend(*_handles(axes), loc="upper right", markerscale=5)
     fig.suptitle(f"Fig 3: samples of seed {seed} over the data")
     fig.tight_layout()
+    # Right of the panels, where it covers neither a title nor the stamp under the figure.
+    fig.legend(*_handles(axes), loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=5)
     return fig
 
 
@@ -245,7 +246,7 @@ def plot_step(result: dict, step: int, seed: int = 0):
         m = spiral_coverage(x)
         ax.scatter(result["data"][:, 0], result["data"][:, 1], s=2, color="0.75", rasterized=True)
         ax.scatter(x[:, 0], x[:, 1], s=2, color=f"C{i}", alpha=0.7, rasterized=True)
-        ax.set(title=f"{model}, {step} iterations: coverage {m['coverage']}/100", xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT),
+        ax.set(title=f"{model}, {step} iterations: coverage {m['coverage']:.0f}/100 bins", xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT),
                aspect="equal")
     fig.tight_layout()
     return fig
@@ -273,7 +274,7 @@ def explore(beta: float = 1.0, iterations: int = 1000, profile: str = "quick", s
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.scatter(data[:2000, 0], data[:2000, 1], s=2, color="0.75")
     ax.scatter(x[:, 0], x[:, 1], s=2, color="C1" if beta > 0 else "C0")
-    ax.set(title=f"beta = {beta:g}, {iterations} iterations: coverage {m['coverage']}/100, "
+    ax.set(title=f"beta = {beta:g}, {iterations} iterations: coverage {m['coverage']:.0f}/100 bins, "
                  f"{m['on_arc_percent']:.0f}% on the arc", xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT), aspect="equal")
     ax.title.set_fontsize(9)
     return fig

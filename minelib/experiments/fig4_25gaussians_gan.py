@@ -23,11 +23,11 @@ import pandas as pd
 from .. import seeding
 from ..metrics import grid_mode_metrics
 from ..toy2d import GRID_MEANS, grid_gaussians
-from ..verdicts import beats, explain, verdict
+from ..verdicts import beats, explain
 from . import common, toy_gan
 from .protocol import Unit, replicate_seeds
 from .settings import check_profiles, setting
-from .toy_gan import MODELS
+from .toy_gan import LR_SCHEDULES, MODELS
 
 NAME = "fig4_25gaussians_gan"
 TITLE = "Fig 4: GAN vs MINEGAN on 25 Gaussians, with mode metrics and the clipping ablation"
@@ -48,7 +48,7 @@ class Settings(toy_gan.ToyGANSettings):
     lr: float = setting(1e-3, "DEV (ICML's 1e-4 sharpens too slowly)", "Adam step size of G, D and T (Adam betas "
                         "0.5, 0.999)", low=0.0, open_low=True)
     lr_schedule: str = setting("cosine", "DEV (ICML's is constant)", "step size over training: cosine decay to 0 "
-                               "(a constant 1e-3 leaves the last iterate oscillating)", choices=("constant", "cosine"))
+                               "(a constant 1e-3 leaves the last iterate oscillating)", choices=LR_SCHEDULES)
     g_batch_norm: bool = setting(False, "DEV (ICML's G has BatchNorm)", "BatchNorm after each of G's hidden layers "
                                  "(its batch statistics jitter every sample by more than a mode's width)")
     n_data: int = setting(100_000, "PAC", "data points per seed (minibatches drawn with replacement)", low=1)
@@ -266,11 +266,6 @@ def _per_seed(result: dict, model: str, col: str) -> np.ndarray:
     return m[m.model == model][col].to_numpy(dtype=float)
 
 
-def _judge(profile: str, *comparisons) -> str | None:
-    """The verdict of ``comparisons`` (:func:`minelib.verdicts.verdict`); None (not judged) under ``smoke``."""
-    return None if profile == "smoke" else verdict(*comparisons)
-
-
 def _model_claims(result: dict, profile: str) -> list[dict]:
     """The comparisons of MINEGAN with the GAN, each also against uniform noise (no skill)."""
     from ..results import claim
@@ -288,19 +283,19 @@ def _model_claims(result: dict, profile: str) -> list[dict]:
     hq_vs_noise = beats(mg("hq_percent"), ref("hq_percent"), label="MINEGAN vs uniform noise % HQ")
     gan_good = beats(gan("hq_percent"), MIN_GAN_HQ, label=f"GAN % HQ vs {MIN_GAN_HQ:g} %")
     return [
-        claim("MINEGAN covers more modes than the GAN, and more than uniform noise", _judge(profile, *modes),
+        claim("MINEGAN covers more modes than the GAN, and more than uniform noise", common.judge(profile, *modes),
               f"{seeds} seed(s), {len(ref('modes'))} noise draws; " + explain(*modes)),
         claim("MINEGAN's mode histogram is closer to uniform (lower reverse KL) than the GAN's, and than noise's",
-              _judge(profile, *kl) if kl_ok else common.judged(profile, False),
+              common.judge(profile, *kl) if kl_ok else common.judged(profile, False),
               explain(*kl) if kl_ok else "reverse KL undefined (no high-quality sample) in some run"),
         claim("MINEGAN captures all 25 modes (every seed), with more high-quality samples than uniform noise",
-              _judge(profile, hq_vs_noise) if all25 == seeds else common.judged(profile, False),
+              common.judge(profile, hq_vs_noise) if all25 == seeds else common.judged(profile, False),
               f"all 25 modes in {all25}/{seeds} seeds; " + str(hq_vs_noise)),
         claim("The GAN drops modes (fewer than 25 on average)",
-              _judge(profile, beats(gan("modes"), 25, higher_is_better=False, label="GAN modes vs 25")),
+              common.judge(profile, beats(gan("modes"), 25, higher_is_better=False, label="GAN modes vs 25")),
               f"GAN modes per seed: {gan('modes').astype(int).tolist()}"),
         claim(f"The plain GAN is of the literature's quality: at least {MIN_GAN_HQ:g} % of its samples within 3 std "
-              f"of a mode (PacGAN's GAN, recalled: {LITERATURE_GAN['hq_percent']} %)", _judge(profile, gan_good),
+              f"of a mode (PacGAN's GAN, recalled: {LITERATURE_GAN['hq_percent']} %)", common.judge(profile, gan_good),
               f"GAN % HQ per seed: {np.round(gan('hq_percent'), 1).tolist()}; {gan_good}"),
     ]
 
@@ -319,7 +314,7 @@ def claims(result: dict, profile: str) -> list[dict]:
         off = ablation_summary(result).set_index(["beta", "clip"]).loc[(big, False)]
         out.append(claim(
             f"Without clipping, beta = {big:g} costs sample quality: fewer high-quality samples than with clipping",
-            _judge(profile, c), f"{c}; unclipped |g_m|/|g_u| median {off.median_norm_m_over_u:.1f}"))
+            common.judge(profile, c), f"{c}; unclipped |g_m|/|g_u| median {off.median_norm_m_over_u:.1f}"))
     return out
 
 

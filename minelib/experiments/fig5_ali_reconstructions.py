@@ -19,7 +19,7 @@ from ..bidirectional import VARIANT_NAMES, encode, toy_networks
 from ..metrics import grid_mode_metrics
 from .. import seeding
 from ..toy2d import GRID_MEANS, grid_gaussians
-from ..verdicts import beats, explain, uniform_reference, verdict
+from ..verdicts import beats, explain, uniform_reference
 from . import _bidirectional as bi
 from . import common
 from .protocol import Unit, replicate_seeds
@@ -180,7 +180,7 @@ def claims(result: dict, profile: str) -> list[dict]:
         return bi.not_judged(["ALI+MINE covers at least as many modes as both ALICE variants"],
                              "not judged: needs all four models")
     col = lambda m, c: _col(result, m, c)
-    judge = lambda *cs: None if profile == "smoke" else verdict(*cs)
+    judge = lambda *cs: common.judge(profile, *cs)
     mine, l2 = "ALI+MINE", "ALICE (L2)"
     modes = [beats(col(mine, "modes"), col(m, "modes"), label=f"{mine} vs {m} modes") for m in ("ALICE (L2)",
                                                                                                  "ALICE (A)")]

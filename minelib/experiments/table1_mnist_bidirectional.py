@@ -25,7 +25,7 @@ from ..image_metrics import (CLASSIFIERS, MnistClassifier, intra_class_ms_ssim, 
 from ..mnist import SOURCES, load_mnist
 from ..runtime import resolve_device
 from .. import seeding
-from ..verdicts import beats, explain, verdict
+from ..verdicts import beats, explain
 from . import _bidirectional as bi
 from . import common
 from .protocol import Unit, replicate_seeds
@@ -198,7 +198,7 @@ def claims(result: dict, profile: str) -> list[dict]:
         return bi.not_judged(["ALI+MINE far better than ALI; close to ALICE on accuracy"],
                              "not judged: needs ALI, ALICE (A) and ALI+MINE")
     col = lambda m, c: sc[sc.model == m][c].to_numpy(dtype=float)
-    judge = lambda *cs: None if profile == "smoke" else verdict(*cs)
+    judge = lambda *cs: common.judge(profile, *cs)
     lower = dict(higher_is_better=False)
     mine = "ALI+MINE"
     steps = result["settings"][next(iter(result["settings"]))]["steps"]

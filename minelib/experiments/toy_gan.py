@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import seeding
-from ..gan import GANRun, train_gan
+from ..gan import LR_SCHEDULES, GANRun, train_gan
 from ..verdicts import uniform_reference
 from .settings import ExperimentSettings, setting
 
@@ -37,7 +37,7 @@ class ToyGANSettings(ExperimentSettings):
     g_hidden: tuple[int, ...] = setting((500, 500), "ICML", "hidden widths of G (LeakyReLU 0.2)", low=1)
     g_batch_norm: bool = setting(True, "ICML", "BatchNorm after each of G's hidden layers")
     lr_schedule: str = setting("constant", "ICML", "step size over training: constant, or cosine decay to 0",
-                               choices=("constant", "cosine"))
+                               choices=LR_SCHEDULES)
     d_hidden: tuple[int, ...] = setting((400, 400, 400), "ICML", "hidden widths of D (LeakyReLU 0.2)", low=1)
     t_hidden: tuple[int, ...] = setting((400, 400, 400), "ICML",
                                         "hidden widths of MINE's statistics network T on (G(z), z)", low=1)
