@@ -69,3 +69,15 @@ def test_write_report_without_mistune_writes_the_markdown(tmp_path, monkeypatch)
         path = report.write_report(tmp_path)
     assert path.name == "REPORT.md" and path.is_file() and not (tmp_path / "REPORT.html").exists()
     assert any("REPORT.html not written" in str(w.message) for w in caught)
+
+
+def test_device_run_keeps_its_deadline_by_skipping_what_does_not_fit(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "device_run.py"), "--profile", "smoke",
+                           "--device", "cpu", "--out", str(out), "--only", "fig2_convergence", "--deadline", "0"],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 1  # nothing was checked
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["check"][0]["status"] == "skipped: out of time"
+    assert summary["timing"] == [] and summary["paper"][0]["status"] == "skipped: its check did not pass"
