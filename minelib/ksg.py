@@ -1,7 +1,10 @@
 """Kraskov-Stögbauer-Grassberger k-nearest-neighbour MI estimator (Kraskov et al. 2004, algorithm 1).
 
 scikit-learn's ``mutual_info_regression`` implements the same estimator but only for a scalar
-target, so the multivariate version is written here on scipy's kd-tree.
+target, so the multivariate version is written here on scipy's kd-tree. With a GPU it runs there instead, as
+blocked brute-force distances in float64: max-norm distances are exact in floating point (a subtraction and an
+absolute value per coordinate, then a maximum), so the neighbour counts, and the estimate, are the same to the
+last bit on either device (``tests/test_ksg.py``).
 """
 from __future__ import annotations
 
@@ -14,12 +17,13 @@ from scipy.special import digamma
 
 from . import seeding
 from .diagnostics import emit
+from .runtime import resolve_device
 from .transforms import DEFAULT_TRANSFORM, apply_transform, resolve_transform
 from .validation import check_fraction, check_pair, check_positive_int
 
 
 def ksg_mi(x, z, k: int = 3, standardize: bool | None = None, jitter: float = 1e-10, seed: int = 0,
-           workers: int = -1, transform: str | None = None) -> float:
+           workers: int = -1, transform: str | None = None, device: str | torch.device | None = None) -> float:
     """KSG estimate of I(X; Z) in nats.
 
     ``I = psi(k) + psi(N) - < psi(n_x + 1) + psi(n_z + 1) >`` with max-norm distances: ``eps_i`` is
@@ -39,13 +43,18 @@ def ksg_mi(x, z, k: int = 3, standardize: bool | None = None, jitter: float = 1e
         jitter: relative noise added to break ties (repeated values make ``eps_i`` zero), drawn
             from a seeded generator; 0 turns it off.
         seed: seed of the jitter (stream ``data`` of :mod:`minelib.seeding`).
-        workers: threads for the neighbour queries (-1: all cores).
+        workers: threads for the neighbour queries (-1: all cores) on the CPU.
+        device: where the neighbours are counted. None: the inputs' device when they are CUDA tensors, else CUDA
+            when torch sees a GPU (``"auto"``), else the CPU. On the CPU the counts come from kd-trees or blocked
+            distances, as :func:`_prefer_tree` picks; on a GPU always from blocked float64 distances. The
+            transform, jitter and digammas run in numpy on the CPU either way.
 
     Warns (:class:`~minelib.diagnostics.MIEstimateWarning`) on a negative estimate, on repeated rows and on
     features with many tied values: KSG assumes continuous data, and repeats make neighbours at distance 0
     (rows repeated three times read 1.17 nats against 0.83 without them).
     """
-    x, z = check_pair(x, z, min_rows=2)
+    dev = _counting_device(device, x, z)
+    x, z = check_pair(*(a.detach().cpu() if isinstance(a, torch.Tensor) else a for a in (x, z)), min_rows=2)
     k = check_positive_int(k, "k")
     n = x.shape[0]
     if k >= n:
@@ -62,8 +71,11 @@ def ksg_mi(x, z, k: int = 3, standardize: bool | None = None, jitter: float = 1e
         rng = seeding.rng(seed, "data")
         x = x + jitter * x.std(axis=0, keepdims=True).clip(min=1.0) * rng.standard_normal(x.shape)
         z = z + jitter * z.std(axis=0, keepdims=True).clip(min=1.0) * rng.standard_normal(z.shape)
-    use_tree = _prefer_tree(n, x.shape[1] + z.shape[1])
-    nx1, nz1 = (_counts_tree if use_tree else _counts_brute_force)(x, z, k, workers)
+    if dev.type != "cpu":
+        nx1, nz1 = _counts_brute_force(x, z, k, workers, rows=_device_rows(n), device=dev)
+    else:
+        use_tree = _prefer_tree(n, x.shape[1] + z.shape[1])
+        nx1, nz1 = (_counts_tree if use_tree else _counts_brute_force)(x, z, k, workers)
     mi = float(digamma(k) + digamma(n) - np.mean(digamma(nx1) + digamma(nz1)))
     if mi < 0:
         notes.append(f"the KSG estimate is negative ({mi:.3g} nats), which MI never is: no dependence was "
@@ -96,6 +108,20 @@ def _continuity_notes(x: np.ndarray, z: np.ndarray) -> list[str]:
     return notes
 
 
+def _counting_device(device, x, z) -> torch.device:
+    """Where :func:`ksg_mi` counts neighbours (see its ``device``)."""
+    if device is not None:
+        return resolve_device(device)
+    on = [a.device for a in (x, z) if isinstance(a, torch.Tensor) and a.device.type != "cpu"]
+    return on[0] if on else resolve_device("auto")
+
+
+def _device_rows(n: int) -> int:
+    """Rows of a block on a GPU: three (rows, n) float64 matrices of about 256 MB each at most (n = 10k: 3,355
+    rows, 3 blocks), so that a block is a few large kernels rather than many small ones."""
+    return max(512, 2 ** 25 // n)
+
+
 def _prefer_tree(n: int, joint_dim: int) -> bool:
     """kd-trees win in low dimensions; in high ones a query visits nearly every point, with far more
     overhead per point than a vectorised distance matrix. Brute force costs O(n^2), so it wins only
@@ -119,12 +145,14 @@ def _counts_tree(x: np.ndarray, z: np.ndarray, k: int, workers: int) -> tuple[np
     return nx1, nz1
 
 
-def _counts_brute_force(x: np.ndarray, z: np.ndarray, k: int, workers: int, rows: int = 512):
-    """The same counts from blocks of the full max-norm distance matrices (torch, float64).
+def _counts_brute_force(x: np.ndarray, z: np.ndarray, k: int, workers: int, rows: int = 512,
+                        device: torch.device | None = None):
+    """The same counts from blocks of the full max-norm distance matrices (torch, float64), on ``device``
+    (the CPU by default; ``workers`` is not used: torch's threads do the work).
 
     The joint max-norm distance is the larger of the x and z distances, so two matrices suffice.
     """
-    xt, zt = torch.as_tensor(x), torch.as_tensor(z)
+    xt, zt = torch.as_tensor(x, device=device), torch.as_tensor(z, device=device)
     nx1, nz1 = [], []
     for i in range(0, len(xt), rows):
         dx = torch.cdist(xt[i:i + rows], xt, p=float("inf"))
@@ -133,4 +161,4 @@ def _counts_brute_force(x: np.ndarray, z: np.ndarray, k: int, workers: int, rows
         eps = torch.maximum(dx, dz).topk(k + 1, dim=1, largest=False).values[:, -1:]
         nx1.append(torch.lt(dx, eps).sum(1, dtype=torch.int32))  # int32: half the cost of bool -> int64
         nz1.append(torch.lt(dz, eps).sum(1, dtype=torch.int32))
-    return torch.cat(nx1).numpy(), torch.cat(nz1).numpy()
+    return torch.cat(nx1).cpu().numpy(), torch.cat(nz1).cpu().numpy()

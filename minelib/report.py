@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from .results import atomic_write, load_results
@@ -221,9 +222,17 @@ def to_html(markdown_text: str) -> str:
 
 def write_report(out_dir: str | Path, expected: list[str] = (), failed: list[str] = (),
                  evidence: list[str | Path] = ()) -> Path:
-    """Write ``<out_dir>/REPORT.md`` and ``REPORT.html`` atomically; return the Markdown's path."""
+    """Write ``<out_dir>/REPORT.md`` and ``REPORT.html`` atomically; return the Markdown's path.
+
+    Without mistune (a bare GPU machine has no Jupyter) only REPORT.md is written, with a warning.
+    """
     text = build_report(out_dir, expected, failed, evidence)
-    atomic_write(Path(out_dir) / "REPORT.html", lambda tmp: Path(tmp).write_text(to_html(text)))
+    try:
+        html = to_html(text)
+    except ModuleNotFoundError as err:
+        warnings.warn(f"REPORT.html not written ({err}); REPORT.md is complete", RuntimeWarning, stacklevel=2)
+    else:
+        atomic_write(Path(out_dir) / "REPORT.html", lambda tmp: Path(tmp).write_text(html))
     return atomic_write(Path(out_dir) / "REPORT.md", lambda tmp: Path(tmp).write_text(text))
 
 

@@ -122,3 +122,19 @@ def test_classifier_seeds_are_any_int_and_leave_the_global_generator_alone():
                                                                                             seed=2**70)
     with pytest.raises(TypeError, match="seed"):
         train_classifier(x, y, x, y, epochs=1, device="cpu", seed=0.5)
+
+
+def test_ms_ssim_in_float64_agrees_with_the_float32_path_to_its_rounding():
+    """The GPU's path (float64) run on the CPU against today's float32 path. The bound: the variance terms
+    E[x^2] - mu^2 cancel in float32, each to about u * E[x^2] <= u (u = 2^-24, pixels in [-1, 1]), summed over
+    the k^2 window weights and divided by C2 = (0.03 * data range)^2; the betas (< 1 in sum) only shrink it."""
+    import torch
+
+    x, _ = _blobs(200)
+    rng = np.random.default_rng(1)
+    noisy = np.clip(x + rng.normal(0, 0.3, x.shape), -1, 1).astype(np.float32)
+    fast, exact = ms_ssim(x, noisy, device="cpu"), ms_ssim(x, noisy, device="cpu", dtype=torch.float64)
+    bound = 7 ** 2 * 2.0 ** -24 / (0.03 * 2.0) ** 2
+    assert np.abs(fast - exact).max() < bound
+    np.testing.assert_array_equal(fast, ms_ssim(x, noisy))  # the default on a CPU machine is today's path
+    np.testing.assert_allclose(ms_ssim(torch.as_tensor(x), torch.as_tensor(noisy), dtype=torch.float64), exact)

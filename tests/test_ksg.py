@@ -77,3 +77,29 @@ def test_ksg_rank_gauss_helps_on_heavy_tails():
     x, z = task.sample(3_000, 0)
     truth = task.mutual_information()
     assert abs(ksg_mi(x, z, transform="rank_gauss") - truth) < 0.05
+
+
+@pytest.mark.parametrize("dim", [2, 20])
+def test_device_path_counts_on_the_cpu_equal_the_cpu_paths_exactly(dim):
+    """The GPU's path (blocked float64 distances, blocks sized for a GPU) run on the CPU gives the very counts of
+    the path ksg_mi takes on the CPU (kd-trees at d = 2 per variable, small blocks at d = 20): max-norm distances
+    are exact in float64, so equality is exact, not approximate."""
+    import torch
+
+    from minelib import ksg
+
+    x, z = correlated_gaussian(3_000, 0.6, dim, seed=dim)
+    x, z = x.astype(np.float64), z.astype(np.float64)
+    cpu_path = (ksg._counts_tree if ksg._prefer_tree(len(x), 2 * dim) else ksg._counts_brute_force)(x, z, 3, 1)
+    device_path = ksg._counts_brute_force(x, z, 3, 1, rows=ksg._device_rows(len(x)), device=torch.device("cpu"))
+    for ours, theirs in zip(device_path, cpu_path):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_ksg_device_argument_and_tensor_inputs_give_the_cpu_estimate():
+    import torch
+
+    x, z = correlated_gaussian(1_000, 0.5, 2, seed=4)
+    base = ksg_mi(x, z)
+    assert ksg_mi(x, z, device="cpu") == base
+    assert ksg_mi(torch.as_tensor(x), torch.as_tensor(z)) == base
