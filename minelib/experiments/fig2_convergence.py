@@ -236,14 +236,19 @@ def _panel(ax, g: pd.DataFrame, f: pd.DataFrame, critics: pd.DataFrame, dim: int
     ax.axhline(truth, color="black", ls="--", lw=1.2, label="truth")
     k = f[f.method == METHODS["ksg"]]["estimate"].mean()
     ax.scatter([last], [k], marker="*", s=160, color="C2", zorder=5, label="KSG (mean over seeds)")
+    # Limits from the curves, so that a same-critic value far off (a DV critic's free offset can put its NWJ at -100
+    # nats) is drawn at the edge with its value rather than squashing the panel.
+    lo, hi = (truth - 0.15, truth + 0.06) if dim < HIGH_DIM else (min(-0.5, g["mi"].min() - 0.3), truth + 0.8)
+    ax.set_ylim(lo, hi)
     same = critics[critics.dim == dim].groupby("trained")[["dv", "nwj"]].mean()
     for trained, other, marker in (("dv", "nwj", "x"), ("nwj", "dv", "+")):
         if trained in same.index:
-            ax.scatter([last * 1.12], [same.loc[trained, other]], marker=marker, s=60, color=colours[METHODS[other]],
-                       zorder=5, label=f"{METHODS[other]} of the {METHODS[trained]} critic (same critic, final)")
+            value = same.loc[trained, other]
+            y = min(max(value, lo), hi)
+            ax.scatter([last * 1.12], [y], marker=marker, s=60, color=colours[METHODS[other]], zorder=5,
+                       clip_on=False, label=f"{METHODS[other]} of the {METHODS[trained]} critic (same critic, final)")
+            if y != value:
+                ax.annotate(f"{value:.1f} (off scale)", (last * 1.12, y), xytext=(-4, 6), textcoords="offset points",
+                            ha="right", fontsize=7, color=colours[METHODS[other]])
     ax.set_xscale("log")
-    if dim < HIGH_DIM:  # the first steps' transient would take the range from the converged estimates
-        ax.set_ylim(truth - 0.15, truth + 0.06)
-    else:
-        ax.set_ylim(min(-0.5, ax.get_ylim()[0]), truth + 0.8)
     ax.set(title=f"Gaussians of dimension {dim}", xlabel="iteration (log scale)", ylabel="MI (nats)")
