@@ -269,7 +269,7 @@ def run_profile(r: Run, name: str, estimates: dict[str, float]) -> dict:
     import matplotlib.pyplot as plt
 
     from minelib import plotting
-    from minelib.experiments.common import finish
+    from minelib.experiments.common import finish, stamp
 
     exp = load(name)
     cfg = settings(exp, r.a.profile)
@@ -283,7 +283,7 @@ def run_profile(r: Run, name: str, estimates: dict[str, float]) -> dict:
         run(exp, cfg, device=str(r.dev), progress=False, out_dir=r.out, shard=(i + 1, len(units)))
     result = run(exp, cfg, device=str(r.dev), progress=False, out_dir=r.out)  # every unit from the cache
     fig = exp.plot(result)
-    figures = [f for f in plotting.save_figure(fig, r.out, exp.NAME) if f.endswith(".png")]
+    figures = [f for f in plotting.save_figure(fig, r.out, exp.NAME, stamp=stamp(exp, cfg)) if f.endswith(".png")]
     plt.close(fig)
     claims = finish(exp, cfg, result, out_dir=r.out, device=str(r.dev), figures=figures)
     print(claims.to_string(index=False), flush=True)

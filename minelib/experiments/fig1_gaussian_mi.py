@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import estimate_mi, gaussian_mi, ksg_mi, seeding
-from ..verdicts import beats, explain, verdict
+from ..verdicts import beats, explain
 from ..data import correlated_gaussian
 from . import common
 from .protocol import Unit
@@ -243,7 +243,8 @@ def claims(result: dict, profile: str) -> list[dict]:
     an error must also beat the zero estimate (no skill: its error is the mean truth)."""
     from ..results import claim
 
-    judge = lambda *cs: None if profile == "smoke" else verdict(*cs)
+    judge = lambda *cs: common.judge(profile, *cs)
+    m = metrics(result)
     out = []
     for dim, g in per_seed(result).groupby("dim"):
         tol = 0.05 * dim / 2  # 0.05 nats at d = 2, scaled with the number of component pairs
@@ -259,7 +260,7 @@ def claims(result: dict, profile: str) -> list[dict]:
             out.append(claim(f"{where}: {METHODS[key]} matches the truth over the 13 correlations", judge(*cs),
                              seeds + explain(*cs)))
         gap = beats(g["gap"].to_numpy(), 0.0, label="mean DV - NWJ at |rho| >= 0.7 vs 0 nats")
-        below = metrics(result)[f"d{dim}_nwj_below_dv_count"]
+        below = m[f"d{dim}_nwj_below_dv_count"]
         out.append(claim(f"{where}: MINE-f (NWJ) is lower than MINE (DV) at |rho| >= 0.7", judge(gap),
                          seeds + f"{gap}; NWJ's seed mean <= DV's at {below}/13 correlations"))
         sym = beats(g["asym_dv"].to_numpy(), tol, higher_is_better=False,

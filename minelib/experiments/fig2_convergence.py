@@ -168,10 +168,10 @@ def claims(result: dict, profile: str) -> list[dict]:
     """The paper's claims per dimension, judged by :mod:`minelib.verdicts` against the seeds' spread and a no-skill
     reference (a critic that cannot tell joint from shuffled pairs scores 0 nats); not judged under ``smoke``."""
     from ..results import claim
-    from ..verdicts import beats, explain, verdict
+    from ..verdicts import beats, explain
 
     m, f, dvh = metrics(result), result["final"], held_out_dv(result)
-    v = lambda *cs: None if profile == "smoke" else verdict(*cs)
+    v = lambda *cs: common.judge(profile, *cs)
     out = []
     for dim in sorted(f["dim"].unique()):
         get = lambda key: f[(f.dim == dim) & (f.method == METHODS[key])]["estimate"].to_numpy()
@@ -208,10 +208,10 @@ def plot(result: dict):
     import matplotlib.pyplot as plt
 
     c, f = result["curves"], result["final"]
-    dims = sorted(c["dim"].unique())
+    dims, same = sorted(c["dim"].unique()), same_critic(result)
     fig, axes = plt.subplots(1, len(dims), figsize=(6.2 * len(dims), 4.6), squeeze=False)
     for ax, dim in zip(axes[0], dims):
-        _panel(ax, c[c.dim == dim], f[f.dim == dim], result["critics"], dim)
+        _panel(ax, c[c.dim == dim], f[f.dim == dim], same[same.dim == dim].set_index("trained"), dim)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8, frameon=False)
     fig.text(0.5, 1.0, "DV and NWJ of two critics (one trained on each bound) may cross: NWJ can lie above DV. "
@@ -221,7 +221,7 @@ def plot(result: dict):
     return fig
 
 
-def _panel(ax, g: pd.DataFrame, f: pd.DataFrame, critics: pd.DataFrame, dim: int) -> None:
+def _panel(ax, g: pd.DataFrame, f: pd.DataFrame, same: pd.DataFrame, dim: int) -> None:
     """One dimension: thin per-seed lines (smoothed minibatch bound), held-out dots, truth, KSG, same-critic marks."""
     colours = {METHODS["dv"]: "C0", METHODS["nwj"]: "C1"}
     last, truth = g["step"].max(), f["truth"].iloc[0]
@@ -240,7 +240,6 @@ def _panel(ax, g: pd.DataFrame, f: pd.DataFrame, critics: pd.DataFrame, dim: int
     # nats) is drawn at the edge with its value rather than squashing the panel.
     lo, hi = (truth - 0.15, truth + 0.06) if dim < HIGH_DIM else (min(-0.5, g["mi"].min() - 0.3), truth + 0.8)
     ax.set_ylim(lo, hi)
-    same = critics[critics.dim == dim].groupby("trained")[["dv", "nwj"]].mean()
     for trained, other, marker in (("dv", "nwj", "x"), ("nwj", "dv", "+")):
         if trained in same.index:
             value = same.loc[trained, other]

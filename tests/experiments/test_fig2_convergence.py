@@ -34,8 +34,9 @@ def test_fig2_quick_held_out_dv_at_d50_does_not_collapse():
 
 
 def test_fig2_the_old_quick_settings_collapse():
-    """The contrast: the same run with the old settings dips below 0 (what the test above guards against)."""
-    assert _lowest_held_out_dv(ema_rate=0.01, lr=1e-3, high_dim_batch_size=512) < 0
+    """The contrast: the same run with the old settings fails the guard above (it dips to -0.6 nats here); the
+    threshold is the guard's own, so the pair says exactly that the guard separates the old settings from the new."""
+    assert _lowest_held_out_dv(ema_rate=0.01, lr=1e-3, high_dim_batch_size=512) < 1.0
 
 
 def test_fig2_smoke_run_holds_its_invariants_plots_and_is_not_judged(tmp_path):
