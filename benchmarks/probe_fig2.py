@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from minelib import estimator as E
+from minelib import estimation as E
 from minelib import seeding
 from minelib.critic_step import CriticStep
 from minelib.data import correlated_gaussian
@@ -67,7 +67,7 @@ def train(a: argparse.Namespace) -> tuple[np.ndarray, list[dict], float]:
     """Per-step (bound, joint mean, lme, log EMA, max marginal score) and the checkpoints' held-out rows."""
     x, z = correlated_gaussian(a.n, 0.5, a.d, seed=(a.seed, 0, a.d))
     seeds = [a.seed]
-    data = E._split_and_scale(x[None], z[None], int(round(a.n / 6)), "rank_gauss",
+    data = E._split_and_scale(x[None], z[None], 1, int(round(a.n / 6)), "rank_gauss",
                               seeding.member_generators(seeds, "split"), "cpu")
     mine = E.MINE(a.d, a.d, a.bound, a.ema, [int(h) for h in a.hidden.split(",")], "elu", 1, seeds)
     step_fn, gens = E.make_step(mine), seeding.member_generators(seeds, "data")

@@ -51,7 +51,11 @@ def bootstrap_bound(parts: dict, bound: str, gens: Sequence[torch.Generator], re
     """
     out = []
     for k, gen in enumerate(gens):
-        sample = lambda v: v[k].double().cpu()[torch.randint(v.shape[1], (replicates, v.shape[1]), generator=gen)]
+        # One draw of rows for both parts: a row's joint and marginal terms move together (resampling them
+        # apart would drop their covariance from the spread).
+        some = parts["terms" if bound == "infonce" else "joint"]
+        index = torch.randint(some.shape[1], (replicates, some.shape[1]), generator=gen)
+        sample = lambda v: v[k].double().cpu()[index]
         if bound == "infonce":
             out.append(sample(parts["terms"]).mean(dim=1))
             continue
@@ -77,6 +81,29 @@ def interval(mi, se) -> np.ndarray:
     """The 95 % interval ``mi +- 1.96 se``: shape (2,), or (K, 2) for K estimates."""
     mi, se = np.asarray(mi, dtype=np.float64), np.asarray(se, dtype=np.float64)
     return np.stack([mi - Z95 * se, mi + Z95 * se], axis=-1)
+
+
+def sampling(mi, se, train=None, train_se=None) -> np.ndarray:
+    """The held-out bound's sampling interval, :func:`interval` (``train`` is ignored; the signature is
+    :func:`bracket`'s)."""
+    return interval(mi, se)
+
+
+def bracket(mi, se, train, train_se) -> np.ndarray:
+    """The reported interval: from the held-out bound's lower end to the higher of its upper end and the training
+    bound's, ``max(mi + 1.96 se, train + 1.96 train_se)``; (2,) or (K, 2).
+
+    The held-out bound of any critic is below the MI up to sampling noise; what the critic lacks of the optimum
+    makes it low, and that bias is not sampling noise. The training bound is the same critic on the rows it was
+    fitted to, high by as much as it overfit them. Where the held-out value falls short because the critic
+    learnt its training rows rather than the dependence (Student-t at d = 5: 0.09 held out, 0.36 in training,
+    truth 0.30), the interval reaches the training value; where both agree it is the sampling interval.
+    Neither end covers a critic short of the optimum on both splits (a bound near its ceiling): a warning
+    says when that may be so.
+    """
+    low, high = interval(mi, se).T
+    train_high = np.asarray(train, dtype=np.float64) + Z95 * np.asarray(train_se, dtype=np.float64)
+    return np.stack([low, np.maximum(high, train_high)], axis=-1)
 
 
 def normalised_gap(lme_marg: float, log_normaliser: float) -> float:

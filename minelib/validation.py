@@ -13,8 +13,9 @@ import torch
 from .runtime import resolve_device
 
 
-def as_float_array(a, name: str, *, stacked: bool = False) -> np.ndarray:
-    """Return ``a`` as a float64 array of shape (n, d) (or (K, n, d) when ``stacked``).
+def as_float_array(a, name: str, *, stacked: bool = False, keep_float32: bool = False) -> np.ndarray:
+    """Return ``a`` as a float64 array of shape (n, d) (or (K, n, d) when ``stacked``); float32 input stays
+    float32 when ``keep_float32`` (no copy of a large array the caller will narrow again anyway).
 
     Accepts numpy arrays, torch tensors and nested sequences of real numbers. A 1-D input is read
     as n samples of one variable. Raises ``TypeError`` for non-numeric data and ``ValueError`` for
@@ -35,7 +36,7 @@ def as_float_array(a, name: str, *, stacked: bool = False) -> np.ndarray:
         raise TypeError(
             f"{name} must be a numeric array (integer or float dtype); got dtype {a.dtype}"
         )
-    a = a.astype(np.float64, copy=False)
+    a = a.astype(np.float32 if keep_float32 and a.dtype == np.float32 else np.float64, copy=False)
     max_dim = 3 if stacked else 2
     if a.ndim == max_dim - 1:
         a = a[..., None]
@@ -50,10 +51,12 @@ def as_float_array(a, name: str, *, stacked: bool = False) -> np.ndarray:
     return a
 
 
-def check_pair(x, z, *, min_rows: int, stacked: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Validate two paired samples: numeric, finite, same number of rows, at least ``min_rows``."""
-    x = as_float_array(x, "x", stacked=stacked)
-    z = as_float_array(z, "z", stacked=stacked)
+def check_pair(x, z, *, min_rows: int, stacked: bool = False,
+               keep_float32: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two paired samples: numeric, finite, same number of rows, at least ``min_rows``
+    (``keep_float32``: see :func:`as_float_array`)."""
+    x = as_float_array(x, "x", stacked=stacked, keep_float32=keep_float32)
+    z = as_float_array(z, "z", stacked=stacked, keep_float32=keep_float32)
     if stacked and x.shape[0] != z.shape[0]:
         raise ValueError(f"x and z must stack the same number of tasks; got {x.shape[0]} and {z.shape[0]}")
     nx, nz = x.shape[-2], z.shape[-2]

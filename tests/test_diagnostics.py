@@ -8,15 +8,20 @@ import torch
 import minelib
 from minelib import MIEstimateWarning, correlated_gaussian, diagnostics, estimate_mi, gaussian_mi
 
+Z = diagnostics.Z95
 HEALTHY = dict(mi=0.5, se=0.02, train=0.51, train_se=0.01, ceiling=6.0, ceiling_name="log(batch_size)",
                gap=0.01, bound="dv")
 
 
-def test_bootstrap_matches_the_delta_method():
-    """DV on fixed per-row parts: the bootstrap's spread against the delta method's (influence a_i - b_i/mean b)."""
+@pytest.mark.parametrize("correlated", [False, True])
+def test_bootstrap_matches_the_delta_method(correlated):
+    """DV on fixed per-row parts: the bootstrap's spread against the delta method's (influence a_i - b_i/mean b).
+
+    With a row's joint and marginal parts equal the influence nearly cancels: resampling the two parts with
+    separate draws of rows (the bug this guards against) gave a spread about 20 times the delta method's."""
     g = np.random.default_rng(0)
-    joint = torch.tensor(g.normal(1.0, 1.0, (1, 2_000)))
     lse = torch.tensor(g.normal(0.0, 0.5, (1, 2_000)))
+    joint = lse.clone() if correlated else torch.tensor(g.normal(1.0, 1.0, (1, 2_000)))
     parts = dict(joint=joint, lse_marg=lse, pairs_per_row=1)
     boot = diagnostics.bootstrap_bound(parts, "dv", [torch.Generator().manual_seed(0)], 2_000)
     b = np.exp(lse.numpy()[0])
@@ -48,11 +53,21 @@ def test_each_warning_fires_on_its_case_and_not_on_a_healthy_estimate():
     assert "seeds disagree" in diagnostics.member_warning(np.array([1.0, 2.0]), np.array([0.05, 0.05]))[0]
 
 
+def test_bracket_reaches_the_training_bound_only_above_the_sampling_interval():
+    np.testing.assert_allclose(diagnostics.bracket(0.1, 0.05, 0.4, 0.01), [0.1 - Z * 0.05, 0.4 + Z * 0.01])
+    np.testing.assert_allclose(diagnostics.bracket(0.5, 0.05, 0.45, 0.01), diagnostics.interval(0.5, 0.05))
+    both = diagnostics.bracket(np.array([0.1, 0.5]), np.array([0.05, 0.05]), np.array([0.4, 0.45]),
+                               np.array([0.01, 0.01]))
+    assert both.shape == (2, 2) and both[0, 1] == pytest.approx(0.4 + Z * 0.01)
+
+
 def test_estimate_has_an_interval_around_it():
     x, z = correlated_gaussian(4_000, 0.5, 2, seed=2)
     est = estimate_mi(x, z, steps=400, progress=False)
     low, high = est.ci
-    assert low < est.mi < high and est.se > 0 and high - low == pytest.approx(2 * 1.96 * est.se, rel=1e-3)
+    s_low, s_high = est.sampling_ci
+    assert s_low < est.mi < s_high and est.se > 0 and s_high - s_low == pytest.approx(2 * Z * est.se, rel=1e-9)
+    assert low == s_low and high >= s_high and high >= est.train_mi
     assert low < gaussian_mi(0.5, 2) < high and est.warnings == []
 
 
@@ -91,7 +106,7 @@ def test_garbage_training_stops_instead_of_returning():
 
 def test_nwj_of_a_critic_with_a_large_offset_stays_finite():
     """NWJ's e^(T-1) of a DV critic whose offset drifted (DV ignores it) overflowed float32 to -inf."""
-    from minelib.estimator import _evaluate
+    from minelib.estimation import _evaluate
 
     g = torch.Generator().manual_seed(0)
     x, z = torch.randn(1, 200, 2, generator=g), torch.randn(1, 200, 2, generator=g)
@@ -119,7 +134,7 @@ def test_nwj_at_ten_nats_is_finite_below_dv_and_flagged():
 
 def test_a_wild_held_out_bound_is_refused_not_returned():
     """-2171 and -inf nats came back (standardised heavy tails): a held-out bound beyond 10 log n raises."""
-    from minelib.estimator import _check_held_out
+    from minelib.estimation import _check_held_out
     _check_held_out(np.array([0.5, 3.0]), 50.0, [0, 1])
     for bad in (-2171.0, -np.inf, np.nan):
         with pytest.raises(minelib.TrainingDivergedError, match=r"held-out bound is .* \(seed 1\).*rank_gauss"):
