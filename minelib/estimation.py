@@ -54,6 +54,9 @@ class MIEstimate:
             which is how far a critic that learnt its rows rather than the dependence may fall short. It does
             not cover the bias of a bound near its ceiling (a warning says when that may dominate).
         train_mi: the training bound over the last tenth of the steps (the seeds' mean when combined).
+        marginal_ess: how many of the held-out marginal pairs carry ``log mean e^T`` (Kish's effective sample
+            size, :func:`marginal_ess`, of the DV evaluation; per member when seeds are combined). A few dozen
+            means the estimate rests on a handful of pairs: high MI, where every bound reads low.
         warnings: plain sentences on why the estimate may be wrong (also emitted as
             :class:`~minelib.diagnostics.MIEstimateWarning`); empty when no check fired.
         member_mi: the members' estimates when S seeds were combined for one data set, else None.
@@ -73,6 +76,7 @@ class MIEstimate:
     member_mi: np.ndarray | None = None
     sampling_ci: tuple[float, float] | np.ndarray = (math.nan, math.nan)
     train_mi: float | np.ndarray = math.nan
+    marginal_ess: float | np.ndarray = math.nan
 
     def __repr__(self) -> str:
         mi = f"{self.mi:.4f}" if np.ndim(self.mi) == 0 else np.array2string(np.asarray(self.mi), precision=4)
@@ -269,7 +273,8 @@ def _result(mine: MINE, data: dict, settings: dict, train_values: np.ndarray, te
                                        settings["bootstrap"])
     se = boot.std(axis=1, ddof=1)
     train, train_se = _training_level(train_values)
-    notes = _member_notes(mine, settings, train, train_se, mi, se, parts)
+    ess = marginal_ess(parts) if "lse2_marg" in parts else np.full(len(mi), math.nan)
+    notes = _member_notes(mine, settings, train_values, train, train_se, mi, se, parts)
     member_mi = None
     if replicas > 1:
         member_mi = mi
@@ -281,13 +286,15 @@ def _result(mine: MINE, data: dict, settings: dict, train_values: np.ndarray, te
         notes = [f"task {k}: {w}" for k, ws in enumerate(notes) for w in ws]
     else:
         notes, mi, se, train, train_se = notes[0], float(mi[0]), float(se[0]), float(train[0]), float(train_se[0])
+        ess = float(ess[0])
         test_bounds = {k: float(v[0]) for k, v in test_bounds.items()}
     as_out = (lambda a: a) if stacked else (lambda a: tuple(a.tolist()))
     ci, sampling_ci = (as_out(f(mi, se, train, train_se)) for f in (diagnostics.bracket, diagnostics.sampling))
     diagnostics.emit(notes, stacklevel=4)
     return MIEstimate(mi=mi, bound=bound, history=history, test_bounds=test_bounds, settings=settings,
                       seconds=seconds, steps_per_second=steps / seconds, mine=mine, se=se, ci=ci, warnings=notes,
-                      member_mi=member_mi, sampling_ci=sampling_ci, train_mi=train)
+                      member_mi=member_mi, sampling_ci=sampling_ci, train_mi=train,
+                      marginal_ess=ess)
 
 
 def _check_held_out(mi: np.ndarray, limit: float, seeds: Sequence[int]) -> None:
@@ -309,8 +316,8 @@ def _training_level(train_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return window.mean(axis=0), window.std(axis=0, ddof=1) / math.sqrt(len(window))
 
 
-def _member_notes(mine: MINE, settings: dict, train: np.ndarray, train_se: np.ndarray, mi: np.ndarray,
-                  se: np.ndarray, parts: dict) -> list[list[str]]:
+def _member_notes(mine: MINE, settings: dict, train_values: np.ndarray, train: np.ndarray, train_se: np.ndarray,
+                  mi: np.ndarray, se: np.ndarray, parts: dict) -> list[list[str]]:
     """Each member's warnings (:func:`~minelib.diagnostics.estimate_warnings`)."""
     rows = settings["n_test"] or settings["n"]
     # InfoNCE cannot pass log B at all; DV and NWJ are trained on batches of B and evaluated on m rows, and no
@@ -325,7 +332,17 @@ def _member_notes(mine: MINE, settings: dict, train: np.ndarray, train_se: np.nd
         gaps = [diagnostics.normalised_gap(u, ck) if np.isfinite(ck) else math.nan for u, ck in zip(lme, c)]
     return [diagnostics.estimate_warnings(dict(mi=float(mi[k]), se=float(se[k]), train=float(train[k]),
                                                train_se=float(train_se[k]), ceiling=ceiling, ceiling_name=name,
-                                               gap=gaps[k], bound=mine.bound)) for k in range(len(mi))]
+                                               gap=gaps[k], bound=mine.bound,
+                                               drop=diagnostics.training_drop(train_values[:, k])))
+            for k in range(len(mi))]
+
+
+def marginal_ess(parts: dict) -> np.ndarray:
+    """Per member, the effective number of held-out marginal pairs behind ``log mean e^T``:
+    ``(sum e^T)^2 / sum e^(2T)`` (Kish), from each row's log-sum-exps ``lse_marg`` and ``lse2_marg``."""
+    lse = torch.logsumexp(parts["lse_marg"].double(), dim=1)
+    lse2 = torch.logsumexp(parts["lse2_marg"].double(), dim=1)
+    return torch.exp(2 * lse - lse2).cpu().numpy()
 
 
 def _eval_permutations(m: int, pairs: int = 2 ** 17) -> int:
@@ -454,8 +471,9 @@ def _evaluate(mine: MINE, data: dict, n_perms: int, bounds: Sequence[Bound], bat
         t_marg = torch.cat([_scores_chunked(mine, x, torch.roll(z, o, dims=1)) for o in offsets], dim=1)
         if with_parts:
             t_joint, t_marg = t_joint.double(), t_marg.double()
-            parts.update(joint=t_joint, lse_marg=torch.logsumexp(t_marg.unflatten(1, (n_perms, m)), dim=1),
-                         pairs_per_row=n_perms)
+            by_row = t_marg.unflatten(1, (n_perms, m))
+            parts.update(joint=t_joint, lse_marg=torch.logsumexp(by_row, dim=1),
+                         lse2_marg=torch.logsumexp(2 * by_row, dim=1), pairs_per_row=n_perms)
         values.update({b.name: b.value(t_joint, t_marg) for b in marginal})
     for b in bounds:
         if b.all_pairs:

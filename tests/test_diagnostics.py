@@ -139,3 +139,31 @@ def test_a_wild_held_out_bound_is_refused_not_returned():
     for bad in (-2171.0, -np.inf, np.nan):
         with pytest.raises(minelib.TrainingDivergedError, match=r"held-out bound is .* \(seed 1\).*rank_gauss"):
             _check_held_out(np.array([0.5, bad]), 50.0, [0, 1])
+
+
+def test_marginal_ess_counts_the_pairs_that_carry_the_log_mean_exp():
+    """Equal marginal scores: every pair counts; one score far above the rest: one pair carries it all."""
+    from minelib.estimation import marginal_ess
+
+    m, p = 500, 4
+    flat = torch.zeros(1, p, m, dtype=torch.float64)
+    spiked = flat.clone()
+    spiked[0, 0, 7] = 50.0
+    parts = lambda t: dict(lse_marg=torch.logsumexp(t, dim=1), lse2_marg=torch.logsumexp(2 * t, dim=1))
+    assert marginal_ess(parts(flat))[0] == pytest.approx(m * p, rel=1e-12)
+    assert marginal_ess(parts(spiked))[0] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_a_fall_of_the_training_bound_is_found_and_warned_of():
+    """A run knocked back by a spike (NWJ at 6 nats: -1.6 nats after 3.5, then a slow climb) warns; a run that
+    rises and settles with minibatch noise does not."""
+    rng = np.random.default_rng(0)
+    healthy = np.minimum(np.arange(3000) / 500, 1) * 3.5 + rng.normal(0, 0.2, 3000)
+    knocked = healthy.copy()
+    knocked[850:] = np.linspace(-1.6, 0.2, 2150)
+    drop, peak, step = diagnostics.training_drop(knocked)
+    assert drop == pytest.approx(3.5 + 1.6, abs=0.2) and peak == pytest.approx(3.5, abs=0.1) and 850 <= step <= 1000
+    assert diagnostics.training_drop(healthy)[0] < 0.2
+    warned = diagnostics.estimate_warnings({**HEALTHY, "drop": diagnostics.training_drop(knocked)})
+    assert len(warned) == 1 and "unstable" in warned[0]
+    assert diagnostics.estimate_warnings({**HEALTHY, "drop": diagnostics.training_drop(healthy)}) == []
