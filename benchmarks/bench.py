@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import minelib
-from groundtruth import peer_torch_mist  # benchmarks/groundtruth.py, beside this file
+from minelib.benchmark import peer_torch_mist
 from minelib.data import correlated_gaussian
 from minelib.experiments.fig1_gaussian_mi import RHOS
 from minelib.runtime import device_name, resolve_device

@@ -70,6 +70,7 @@ SMALL = {
     "table1_mnist_bidirectional": dict(n_train=300, n_test=100),
     "table2_celeba_bidirectional": dict(seeds=1),
     "table3_mnist_bottleneck": dict(n_test=100),
+    "benchmark_groundtruth": dict(n=500),
 }
 MNIST_TABLES = ("table1_mnist_bidirectional", "table3_mnist_bottleneck")
 MS_SSIM_TABLES = ("table1_mnist_bidirectional", "table2_celeba_bidirectional")

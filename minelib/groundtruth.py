@@ -13,7 +13,7 @@ from the ``data`` stream of :mod:`minelib.seeding`) and ``mutual_information()``
 - :class:`Transformed`: a task seen through strictly monotone maps of each coordinate (:data:`MAPS`), which
   leave the MI unchanged;
 - :func:`staircase`: the paper's task at d = 20 from 2 to 10 nats (the high-MI regime), and :func:`suite`, the
-  list the benchmark (``benchmarks/groundtruth.py``) runs.
+  list the benchmark (:mod:`minelib.benchmark`, run by ``benchmarks/groundtruth.py``) runs.
 """
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def staircase(dim: int = 20, nats: tuple[float, ...] = (2.0, 4.0, 6.0, 8.0, 10.0
 
 
 def suite() -> list[Task]:
-    """The tasks of ``benchmarks/groundtruth.py``: Gaussians (sparse and dense, 1 to 20 dimensions), Student-t
+    """The tasks of the benchmark (:mod:`minelib.benchmark`): Gaussians (sparse and dense, 1 to 20 dimensions), Student-t
     (1 and 3 degrees of freedom, with and without correlation), monotone maps of both (cubes, exponentials, scales
     of 1e200 and 1e-200), and the 2-10 nat staircase at d = 20."""
     return [
