@@ -56,7 +56,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from minelib.experiments import NAMES, load, run, settings  # noqa: E402
+from minelib.experiments import run, settings  # noqa: E402
+from minelib.experiments.registry import NAMES, load  # noqa: E402
 from minelib.results import atomic_write, write_json  # noqa: E402
 from minelib.runtime import device_name, numerics, package_versions, resolve_device  # noqa: E402
 

@@ -31,7 +31,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from device_run import _data_overrides, small_settings  # noqa: E402  (benchmarks/device_run.py, beside this)
 
-from minelib.experiments import NAMES  # noqa: E402
+from minelib.experiments.registry import NAMES  # noqa: E402
 
 #: Ops that launch nothing themselves (views, allocations, metadata); what they call is counted instead.
 NO_KERNEL = {

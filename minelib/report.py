@@ -125,7 +125,7 @@ def overrides(rec: dict) -> str:
     labelled ``paper`` says when it is not the whole paper profile; "" when it is, or when it cannot be told."""
     import json
 
-    from .experiments import load
+    from .experiments.registry import load
     from .experiments.settings import make
     from .results import _jsonable
 

@@ -43,7 +43,7 @@ def test_combined_members_and_interval():
 def test_each_warning_fires_on_its_case_and_not_on_a_healthy_estimate():
     assert diagnostics.estimate_warnings(HEALTHY) == []
     cases = {"negative": dict(mi=-0.04, train=-0.04), "overfit": dict(train=0.9), "ceiling": dict(mi=5.5, train=5.5),
-             "DV and NWJ": dict(gap=0.5)}
+             "DV and NWJ": dict(gap=0.5), "marginal pairs": dict(ess=67.0)}
     for words, change in cases.items():
         (message,) = diagnostics.estimate_warnings({**HEALTHY, **change})
         assert words in message

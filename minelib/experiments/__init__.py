@@ -19,7 +19,7 @@ from .settings import PROFILE_NAMES
 
 NAMES = ("fig1_gaussian_mi", "fig2_convergence", "fig3_swiss_roll_gan", "fig4_25gaussians_gan",
          "fig5_ali_reconstructions", "table1_mnist_bidirectional", "table2_celeba_bidirectional",
-         "table3_mnist_bottleneck", "benchmark_groundtruth")
+         "table3_mnist_bottleneck")
 
 
 def load(name: str) -> ModuleType:

@@ -13,7 +13,8 @@ import argparse
 import sys
 import time
 
-from . import NAMES, load, settings
+from . import settings
+from .registry import NAMES, load
 from .protocol import parse_shard, run
 from .settings import PROFILE_NAMES
 

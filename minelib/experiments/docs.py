@@ -57,7 +57,7 @@ def experiment_section(exp) -> list[str]:
 
 def document() -> str:
     """The whole of ``docs/settings.md``."""
-    from . import NAMES, load
+    from .registry import NAMES, load
 
     assert PROFILE_NAMES == ("smoke", "quick", "paper")
     lines = [HEADER.rstrip("\n")] + [f"| {tag} | {text} |" for tag, text in TAGS.items()] + [""]

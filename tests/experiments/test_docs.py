@@ -1,7 +1,8 @@
 """docs/settings.md is generated from the code and must match it."""
 from pathlib import Path
 
-from minelib.experiments import NAMES, docs
+from minelib.experiments import docs
+from minelib.experiments.registry import NAMES
 
 SETTINGS_MD = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 

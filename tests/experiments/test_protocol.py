@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import _fake_experiment as fake
-from minelib.experiments import NAMES, load
+from minelib.experiments.registry import NAMES, load
 from minelib.experiments.protocol import (Experiment, Unit, parse_shard,
                                           replicate_seeds, run)
 

@@ -4,7 +4,8 @@ import typing
 
 import pytest
 
-from minelib.experiments import NAMES, load, settings
+from minelib.experiments import settings
+from minelib.experiments.registry import NAMES, load
 from minelib.experiments.settings import (PROFILE_NAMES, TAGS, ExperimentSettings, check_profiles, keys, make,
                                           setting)
 
