@@ -93,28 +93,30 @@ def bench_speed(a, dev) -> None:
 
 
 def bench_peers(a, dev) -> None:
-    """minelib.estimate_mi against torch-mist's estimate_mi at the same network, batch and steps, over 3 seeds
-    (one run of either is noisy: torch-mist's error at rho 0.9, d 5 ranged from 0.14 to 0.79 nats over seeds)."""
+    """minelib.estimate_mi against torch-mist's estimate_mi at the same network (2 x 128, ReLU: torch-mist's
+    default activation), batch (256), lr (1e-3) and steps, over 3 seeds, measured side by side (one run of
+    either is noisy: torch-mist's error at rho 0.9, d 5 ranged from 0.14 to 0.79 nats over seeds)."""
     try:
         import torch_mist
     except ImportError as err:
         print(f"\ntorch-mist not installed ({err}); skipping (pip install -e '.[bench]')")
         return
-    rows, seeds = [], range(3)
+    rows, seeds, hidden = [], range(3), (128, 128)
     for rho, dim in [(0.5, 2), (0.9, 5)]:
         truth = minelib.gaussian_mi(rho, dim)
         data = [correlated_gaussian(20_000, rho, dim, seed=1 + s) for s in seeds]
-        ours, t_ours = _timed(lambda: [minelib.estimate_mi(x, z, steps=a.steps, batch_size=256, hidden=(100, 100),
-                                                           lr=1e-3, device=str(dev), progress=False, seed=s).mi
+        ours, t_ours = _timed(lambda: [minelib.estimate_mi(x, z, steps=a.steps, batch_size=256, hidden=hidden,
+                                                           activation="relu", lr=1e-3, device=str(dev),
+                                                           progress=False, seed=s).mi
                                        for s, (x, z) in zip(seeds, data)])
-        theirs = lambda: [peer_torch_mist(x, z, a.steps, 256, [100, 100], s) for s, (x, z) in zip(seeds, data)]
+        theirs = lambda: [peer_torch_mist(x, z, a.steps, 256, list(hidden), s) for s, (x, z) in zip(seeds, data)]
         mist, t_mist = _timed(theirs)
         err = lambda v: float(np.mean(np.abs(np.array(v) - truth)))
         rows.append([f"rho={rho}, d={dim}", truth, err(ours), err(mist), len(seeds) * a.steps / t_ours,
                      len(seeds) * a.steps / t_mist, t_mist / t_ours])
-    _table(f"estimate_mi vs torch-mist {torch_mist.__version__} ('mine', 2 x 100, batch 256, {a.steps} steps, 3 seeds, "
-           "wall time including evaluation)", ["task", "truth", "minelib mean |err|", "torch-mist mean |err|",
-                                               "minelib steps/s", "torch-mist steps/s", "speed ratio"], rows)
+    _table(f"estimate_mi vs torch-mist {torch_mist.__version__} ('mine', 2 x 128 ReLU, batch 256, {a.steps} steps, "
+           "3 seeds, wall time including evaluation)", ["task", "truth", "minelib mean |err|", "torch-mist mean |err|",
+                                                        "minelib steps/s", "torch-mist steps/s", "speed ratio"], rows)
 
 
 def bench_stacked(a, dev) -> None:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import diagnostics, seeding
 from .bounds import BOUNDS, Bound, get_bound
-from .critic_step import make_step
+from .spike_guard import estimator_step
 from .estimator import MINE, TrainingDivergedError, all_pairs, check_hidden
 from .networks import ACTIVATIONS
 from .transforms import DEFAULT_TRANSFORM, apply_transform, resolve_transform
@@ -43,7 +43,8 @@ class MIEstimate:
         test_bounds: DV and NWJ values (and the trained bound's, when another) of the final critic on
             the held-out split (per member when seeds are combined); for one critic DV >= NWJ always holds
             (paper footnote 3).
-        settings: every setting used, for the record.
+        settings: every setting used, for the record, and ``clipped_steps``: per member, the steps whose
+            gradient NWJ's spike guard clipped (:mod:`minelib.spike_guard`; None for the other bounds).
         seconds, steps_per_second: wall time of training.
         mine: the trained :class:`MINE` module (inputs transformed as ``settings`` says).
         se, sampling_ci: the standard error and 95 % interval ``mi +- 1.96 se`` (a (K, 2) array when stacked)
@@ -115,7 +116,8 @@ def estimate_mi(
         bound: ``"dv"`` (MINE), ``"nwj"`` (MINE-f) or ``"infonce"`` (van den Oord et al. 2018). InfoNCE
             cannot exceed ``log(batch_size)`` nats and scores all ``batch_size ** 2`` pairs of a batch
             every step (trained with autograd): use a batch whose log is well above the MI; a warning says
-            when the estimate comes within 1 nat of it.
+            when the estimate comes within 1 nat of it. NWJ's gradient is clipped against minibatch spikes
+            (:mod:`minelib.spike_guard`): unclipped, one seed in three fell to 0.25 nats at 6 nats of MI.
         steps, batch_size, lr: Adam steps, minibatch size (capped at the training rows), step size.
         lr_schedule: ``"cosine"`` decays the step size to a tenth of ``lr`` by the last step (a
             quieter critic at the end gives tighter held-out estimates), ``"constant"`` keeps it.
@@ -188,9 +190,9 @@ def estimate_mi(
                     eval_permutations=eval_permutations, seeds=seeds, n=n, n_train=data["n_train"], n_test=n_test,
                     standardize=cfg["transform"] == "standardize")
     start = time.perf_counter()
-    train_values, test_rows = _train(mine, data, cfg["steps"], batch_size, cfg["lr"], cfg["lr_schedule"],
-                                     cfg["eval_every"], eval_permutations, seeding.member_generators(seeds, "data"),
-                                     progress, _plausible(data["n_train"], criterion.name))
+    train_values, test_rows, settings["clipped_steps"] = _train(
+        mine, data, cfg["steps"], batch_size, cfg["lr"], cfg["lr_schedule"], cfg["eval_every"], eval_permutations,
+        seeding.member_generators(seeds, "data"), progress, _plausible(data["n_train"], criterion.name))
     seconds = time.perf_counter() - start
     return _result(mine, data, settings, train_values, test_rows, seconds, stacked, replicas)
 
@@ -402,11 +404,12 @@ def _batch_indices(gens, n_train: int, chunk: int, batch: int, dev) -> tuple[tor
 
 def _train(mine: MINE, data: dict, steps: int, batch: int, lr: float, lr_schedule: str, eval_every: int,
            eval_perms: int, gens, progress: bool, limit: float = math.inf):
-    """The one training loop: Adam on the critic (see :mod:`~minelib.critic_step`), per-step values
-    kept, divergence (non-finite, or ``|bound| > limit``) caught."""
+    """The one training loop: Adam on the critic (see :mod:`~minelib.critic_step`; NWJ's gradient clipped
+    against spikes, :mod:`~minelib.spike_guard`), per-step values kept, divergence (non-finite, or
+    ``|bound| > limit``) caught. Returns the values, the held-out checkpoints and the clipped steps (or None)."""
     K, n_train = data["K"], data["n_train"]
     xf, zf = data["x_train"], data["z_train"]
-    step_fn = make_step(mine)
+    step_fn = estimator_step(mine)
     values, test_rows, chunk = [], [], 250
     mine.train()
     bar = tqdm(total=steps, disable=not progress, desc=f"MINE ({mine.bound})", unit="step", leave=False)
@@ -432,7 +435,8 @@ def _train(mine: MINE, data: dict, steps: int, batch: int, lr: float, lr_schedul
         bar.update(c)
         bar.set_postfix(mi=f"{chunk_values[-1].mean().item():.3f}")
     bar.close()
-    return torch.cat(values).numpy(), test_rows
+    clipped = getattr(step_fn, "clipped", None)  # NWJ's guard (minelib.spike_guard): steps clipped per member
+    return torch.cat(values).numpy(), test_rows, None if clipped is None else clipped.cpu().tolist()
 
 
 def _check_finite(values: torch.Tensor, first_step: int, limit: float = math.inf) -> None:
