@@ -130,10 +130,8 @@ def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, pro
         return {"estimates": [(dim, rho, s, METHODS["ksg"], ksg_mi(x[i], z[i], k=cfg.k), gaussian_mi(rho, dim))
                               for i, (rho, s) in enumerate(grid)]}
     # The figure uses final estimates only: no held-out checkpoints on the way (they draw nothing
-    # random, so training is the same; at quick they cost about a third of the run). estimate_mi still
-    # copies the float32 stacks to float64 on the host and shuffles and transforms there (measured at K = 65,
-    # d = 20: a peak of 7.1 float64 stacks' worth, against 6.1 with the float64 data of before): the saving
-    # of float32 data waits on estimate_mi keeping their dtype (docs/diagnostics.md, Fig 1).
+    # random, so training is the same; at quick they cost about a third of the run). estimate_mi keeps the
+    # float32 stacks and widens one member at a time (docs/diagnostics.md, Fig 1).
     est = estimate_mi(*_data(cfg, dim, seed), bound=method, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                       hidden=list(cfg.hidden), activation=cfg.activation, ema_rate=cfg.ema_rate,
                       test_fraction=cfg.test_fraction, eval_every=cfg.steps, device=device,
