@@ -5,8 +5,13 @@ rest makes that gradient hundreds of times its usual size (a minibatch value of 
 Adam's second moment, inflated by it, then keeps every step small for hundreds of steps, and the critic falls
 back and stays low (``docs/diagnostics.md``). Clipping the norm of each member's gradient to ``factor`` times a
 moving average of its past (clipped) norms removes such spikes and leaves ordinary steps alone. DV's gradient
-divides the same term by a moving average and needs no guard. This lives beside :mod:`minelib.critic_step`
-rather than in it: the GAN and ALI trainers share that step, and their recorded results would change with it.
+divides the same term by a moving average and needs no guard. ``estimate_mi(..., spike_guard=True)`` uses it.
+
+It is off by default because clipping also removes NWJ's own correction: at 39 nats (Fig 1's d = 20, rho = 0.99)
+the clipped critic's marginal scores ran away (a training bound of -3.6e6 nats at step 849, with a factor of 10
+and also with a scale that follows the unclipped norm in log space), where the unclipped gradient, large as it
+is, pulls them back. This lives beside :mod:`minelib.critic_step` rather than in it: the GAN and ALI trainers
+share that step, and their recorded results would change with it.
 """
 from __future__ import annotations
 
@@ -40,8 +45,8 @@ class GuardedCriticStep(CriticStep):
 
 
 def estimator_step(mine):
-    """The step ``estimate_mi`` trains with: guarded for NWJ on a critic :class:`CriticStep` supports, else
-    :func:`~minelib.critic_step.make_step`'s."""
+    """The step ``estimate_mi(..., spike_guard=True)`` trains with: guarded for NWJ on a critic :class:`CriticStep`
+    supports, else :func:`~minelib.critic_step.make_step`'s."""
     if mine.bound == "nwj" and CriticStep.supports(mine):
         return GuardedCriticStep(mine)
     return make_step(mine)

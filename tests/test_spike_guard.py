@@ -52,14 +52,17 @@ def test_a_spike_is_clipped_in_its_member_only():
     assert float(plain_v[0][1].max()) > 100 * float(guarded_v[0][1].max())
 
 
-def test_estimate_mi_guards_nwj_only_and_records_the_clipped_steps():
+def test_estimate_mi_guards_nwj_only_when_asked_and_records_the_clipped_steps():
     x, z = correlated_gaussian(2_000, 0.5, 2, seed=1)
     mine = MINE(2, 2, "nwj")
     assert isinstance(estimator_step(mine), GuardedCriticStep)
     assert type(estimator_step(MINE(2, 2, "dv"))) is CriticStep
-    est = estimate_mi(x, z, bound="nwj", steps=200, progress=False)
+    est = estimate_mi(x, z, bound="nwj", steps=200, progress=False, spike_guard=True)
     assert est.settings["clipped_steps"] == [0]
-    assert estimate_mi(x, z, steps=50, progress=False).settings["clipped_steps"] is None
+    assert estimate_mi(x, z, bound="nwj", steps=50, progress=False).settings["clipped_steps"] is None  # off by default
+    assert estimate_mi(x, z, steps=50, progress=False, spike_guard=True).settings["clipped_steps"] is None
+    with pytest.raises(TypeError, match="spike_guard"):
+        estimate_mi(x, z, steps=5, progress=False, spike_guard="yes")
 
 
 def test_nwj_at_6_nats_is_not_knocked_back():
@@ -69,6 +72,6 @@ def test_nwj_at_6_nats_is_not_knocked_back():
     data = [task.sample(5000, s) for s in range(3)]
     x, z = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
     with pytest.warns(MIEstimateWarning):  # at 6 nats the estimate rests on few marginal pairs
-        est = estimate_mi(x, z, bound="nwj", seed=[0, 1, 2], progress=False)
+        est = estimate_mi(x, z, bound="nwj", seed=[0, 1, 2], progress=False, spike_guard=True)
     assert est.mi.min() > 4.0
 
