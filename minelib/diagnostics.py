@@ -4,7 +4,7 @@
 and, for DV and NWJ, the log-sum-exp of its marginal scores ``T(x_i, z_j)`` (for InfoNCE, each row's term).
 Resampling the rows with replacement (a bootstrap over rows, Efron 1979; a row's parts are drawn together) gives
 the bound's sampling spread ``se``; with several seeds on one data set the members' spread is added
-(:func:`combine_members`). ``mi +- 1.96 se`` (:func:`sampling`, ``MIEstimate.sampling_ci``) says how far the
+(:func:`combine_members`). ``mi +- 1.96 se`` (:func:`interval`, ``MIEstimate.sampling_ci``) says how far the
 held-out rows and the seeds move the estimate. It misses the larger error of a critic that learnt its training
 rows rather than the dependence; the reported interval (:func:`bracket`, ``MIEstimate.ci``) therefore reaches up
 to the training bound when that is higher. Neither covers a bound near its ceiling: a warning says so.
@@ -85,12 +85,6 @@ def interval(mi, se) -> np.ndarray:
     """The 95 % interval ``mi +- 1.96 se``: shape (2,), or (K, 2) for K estimates."""
     mi, se = np.asarray(mi, dtype=np.float64), np.asarray(se, dtype=np.float64)
     return np.stack([mi - Z95 * se, mi + Z95 * se], axis=-1)
-
-
-def sampling(mi, se, train=None, train_se=None) -> np.ndarray:
-    """The held-out bound's sampling interval, :func:`interval` (``train`` is ignored; the signature is
-    :func:`bracket`'s)."""
-    return interval(mi, se)
 
 
 def bracket(mi, se, train, train_se) -> np.ndarray:
@@ -176,7 +170,7 @@ def estimate_warnings(m: dict) -> list[str]:
     if drop > max(0.5, 0.25 * abs(peak)):
         out.append(f"training was unstable: the training bound fell from {peak:.3g} to {peak - drop:.3g} nats by step "
                    f"{step} (a minibatch spike knocks the critic back, and Adam's steps stay small for hundreds of "
-                   f"steps after): the estimate may be far below what the critic reached; bound='dv', a smaller lr "
+                   f"steps after): the estimate may be far below what the critic reached; bound='dv', spike_guard=True for NWJ, a smaller lr "
                    f"or more steps help (NWJ spikes most, at high MI)")
     if math.isfinite(m["gap"]) and m["gap"] > max(0.2, 0.2 * abs(mi)):
         out.append(f"DV and NWJ of the same critic (shifted by its training normaliser) differ by {m['gap']:.3g} "

@@ -299,7 +299,7 @@ def _result(mine: MINE, data: dict, settings: dict, train_values: np.ndarray, te
         ess = float(ess[0])
         test_bounds = {k: float(v[0]) for k, v in test_bounds.items()}
     as_out = (lambda a: a) if stacked else (lambda a: tuple(a.tolist()))
-    ci, sampling_ci = (as_out(f(mi, se, train, train_se)) for f in (diagnostics.bracket, diagnostics.sampling))
+    ci, sampling_ci = as_out(diagnostics.bracket(mi, se, train, train_se)), as_out(diagnostics.interval(mi, se))
     diagnostics.emit(notes, stacklevel=4)
     return MIEstimate(mi=mi, bound=bound, history=history, test_bounds=test_bounds, settings=settings,
                       seconds=seconds, steps_per_second=steps / seconds, mine=mine, se=se, ci=ci, warnings=notes,
