@@ -284,7 +284,8 @@ def _result(mine: MINE, data: dict, settings: dict, train_values: np.ndarray, te
     se = boot.std(axis=1, ddof=1)
     train, train_se = _training_level(train_values)
     ess = marginal_ess(parts) if "lse2_marg" in parts else np.full(len(mi), math.nan)
-    notes = _member_notes(mine, settings, train_values, train, train_se, mi, se, ess, parts)
+    gain = diagnostics.late_gain(test_rows, mi, steps)
+    notes = _member_notes(mine, settings, train_values, train, train_se, mi, se, ess, parts, gain)
     member_mi = None
     if replicas > 1:
         member_mi = mi
@@ -327,7 +328,7 @@ def _training_level(train_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _member_notes(mine: MINE, settings: dict, train_values: np.ndarray, train: np.ndarray, train_se: np.ndarray,
-                  mi: np.ndarray, se: np.ndarray, ess: np.ndarray, parts: dict) -> list[list[str]]:
+                  mi: np.ndarray, se: np.ndarray, ess: np.ndarray, parts: dict, gain: np.ndarray) -> list[list[str]]:
     """Each member's warnings (:func:`~minelib.diagnostics.estimate_warnings`)."""
     rows = settings["n_test"] or settings["n"]
     # InfoNCE cannot pass log B at all; DV and NWJ are trained on batches of B and evaluated on m rows, and no
@@ -343,7 +344,7 @@ def _member_notes(mine: MINE, settings: dict, train_values: np.ndarray, train: n
     return [diagnostics.estimate_warnings(dict(mi=float(mi[k]), se=float(se[k]), train=float(train[k]),
                                                train_se=float(train_se[k]), ceiling=ceiling, ceiling_name=name,
                                                gap=gaps[k], bound=mine.bound, ess=float(ess[k]),
-                                               pairs=rows * parts.get("pairs_per_row", 1),
+                                               pairs=rows * parts.get("pairs_per_row", 1), gain=float(gain[k]),
                                                drop=diagnostics.training_drop(train_values[:, k])))
             for k in range(len(mi))]
 
