@@ -30,6 +30,7 @@ CLASSIFIER = pathlib.Path(__file__).resolve().parents[1] / "build" / "probe_ali_
 
 
 def widths(text: str) -> list[int]:
+    """"256,128" -> [256, 128]."""
     return [int(v) for v in text.split(",")]
 
 
