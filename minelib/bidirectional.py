@@ -43,8 +43,8 @@ from .estimator import MINE
 from .networks import gaussian_like
 from .runtime import resolve_device
 from . import seeding
-from .training import (LOSS_BOUND, NORM_BOUND, Members, Recorder, configure, descend, per_member_data, set_checked,
-                       settings_of, statistics_step)
+from .training import (LOSS_BOUND, LR_SCHEDULES, NORM_BOUND, Members, Recorder, configure, descend, lr_schedules,
+                       per_member_data, set_checked, settings_of, statistics_step)
 from .validation import as_float_array, check_adam_betas, check_bool, check_choice, check_fraction, check_positive_int
 
 VARIANTS = ("ali", "alice_l2", "alice_adv", "ali_mine")
@@ -256,6 +256,10 @@ class BidirectionalConfig:
         enc_noise: std of the encoder's additive noise ``eps`` (eq. 23: 1).
         lam: weight of ALICE-L2's cycle term. adv_weight: weight of ALICE-A's reconstruction discriminators.
         beta: weight of ``I(X; Z_enc)`` for ALI+MINE. clip: adaptive clipping of its gradient (eq. 36).
+        lr_schedule: ``"constant"``, or ``"cosine"``: every step size (T's too) decays to 0 over ``steps``, so that
+            the last iterate settles (:data:`minelib.training.LR_SCHEDULES`).
+        fg_steps: steps of F and G per iteration (per step of the discriminators), each on the iteration's
+            minibatch and prior noise with fresh encoder noise (ALICE's toy code takes 5).
         chunk: iterations between host synchronisations (finiteness checks).
     """
 
@@ -270,6 +274,8 @@ class BidirectionalConfig:
     beta: float = 1.0
     clip: bool = True
     t_lr: float | None = None
+    lr_schedule: str = "constant"
+    fg_steps: int = 1
     chunk: int = 50
 
     def __post_init__(self):
@@ -281,6 +287,8 @@ class BidirectionalConfig:
                     enc_noise=weight("enc_noise"), lam=weight("lam"), adv_weight=weight("adv_weight"),
                     beta=weight("beta"), clip=check_bool(self.clip, "clip"),
                     t_lr=None if self.t_lr is None else check_fraction(self.t_lr, "t_lr", high=math.inf),
+                    lr_schedule=check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES),
+                    fg_steps=check_positive_int(self.fg_steps, "fg_steps"),
                     chunk=check_positive_int(self.chunk, "chunk"))
 
 
@@ -365,6 +373,7 @@ def train_bidirectional(data, model: BidirectionalModel | Sequence[Bidirectional
     opt_fg = torch.optim.Adam(enc_params + list(net.decoder.parameters()), **adam)
     opt_d = torch.optim.Adam([p for d in net.discriminators() for p in d.parameters()], **adam)
     opt_t = torch.optim.Adam(net.mine.parameters(), **{**adam, "lr": _t_lr(cfg)}) if use_mi else None
+    schedules = lr_schedules((opt_fg, opt_d, opt_t), cfg.lr_schedule, cfg.steps)
     nan = members.full(math.nan)
     net.train()
     start = time.perf_counter()
@@ -380,8 +389,14 @@ def train_bidirectional(data, model: BidirectionalModel | Sequence[Bidirectional
             descend(opt_d, d_loss)
             # the statistics network on (x, F(x)+eps), z shuffled for the marginal pairs
             mi = statistics_step(net.mine, opt_t, x, ze, members.shuffle(ze)) if use_mi else nan
-            g_loss, rec_loss, norms = _encoder_decoder_step(net, opt_fg, (x, z, z_enc, x_gen), members, cfg)
+            for k in range(cfg.fg_steps):
+                if k > 0:  # the nets moved: a fresh forward pass, with fresh encoder noise
+                    eps = _gaussian(members, cfg.batch_size, net.z_dim, cfg.enc_noise)
+                    z_enc, x_gen = net.encoder(x) + eps, net.decoder(z)
+                g_loss, rec_loss, norms = _encoder_decoder_step(net, opt_fg, (x, z, z_enc, x_gen), members, cfg)
             rec.add(step, d_loss=d_loss, g_loss=g_loss, rec_loss=nan if rec_loss is None else rec_loss, mi=mi, **norms)
+            for schedule in schedules:
+                schedule.step()
     seconds = time.perf_counter() - start
     net.eval()
     members.copy_back(net, models)
@@ -418,10 +433,14 @@ def _draw_batch(members: Members, tables: list[torch.Tensor], uint8: bool, z_dim
     x = members.draw("data", lambda k, g: tables[k][torch.randint(len(tables[k]), (n,), generator=g, device=dev)])
     if uint8:
         x = x.to(dtype) / 127.5 - 1.0
-    gauss = lambda k, g: torch.randn(n, z_dim, generator=g, device=dev, dtype=dtype)
-    z = members.draw("noise", gauss)
-    eps = cfg.enc_noise * members.draw("noise", gauss)
-    return x, z, eps
+    z = _gaussian(members, n, z_dim, 1.0)
+    return x, z, _gaussian(members, n, z_dim, cfg.enc_noise)
+
+
+def _gaussian(members: Members, n: int, z_dim: int, std: float) -> torch.Tensor:
+    """``std * N(0, I)`` rows (n, z_dim) per member from its stream ``noise``: the prior's z and the encoder noise."""
+    dev, dtype = members.device, torch.get_default_dtype()
+    return std * members.draw("noise", lambda k, g: torch.randn(n, z_dim, generator=g, device=dev, dtype=dtype))
 
 
 def _discriminator_loss(net: BidirectionalModel, x: torch.Tensor, z: torch.Tensor, ze: torch.Tensor,

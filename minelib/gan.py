@@ -30,13 +30,12 @@ from .clipping import global_norm, mi_regularised_grads
 from .estimator import MINE
 from .runtime import resolve_device
 from . import seeding
-from .training import (LOSS_BOUND, NORM_BOUND, Members, Recorder, configure, data_sets, descend, per_member_data,
-                       set_checked, settings_of, statistics_step)
+from .training import (LOSS_BOUND, LR_SCHEDULES, NORM_BOUND, Members, Recorder, configure, data_sets, descend,
+                       lr_schedules, per_member_data, set_checked, settings_of, statistics_step)
 from .validation import (as_float_array, check_adam_betas, check_bool, check_choice, check_fraction, check_positive_int,
                          check_widths)
 
 LEAKY_SLOPE = 0.2
-LR_SCHEDULES = ("constant", "cosine")
 HISTORY_COLUMNS = ["step", "d_loss", "g_loss", "mi", "norm_u", "norm_m", "norm_a"]
 
 
@@ -218,8 +217,7 @@ def train_gan(data, config: GANConfig | None = None, *, seed: int | Sequence[int
     singles = [_init_networks(s, x_dim, cfg) for s in seeds]
     G, D, mine = (members.stack([m[i] for m in singles]) if singles[0][i] is not None else None for i in range(3))
     opt_g, opt_d, opt_t = (_adam(m, cfg, members.device) for m in (G, D, mine))
-    schedules = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=cfg.steps) for o in (opt_g, opt_d, opt_t)
-                 if o is not None and cfg.lr_schedule == "cosine"]
+    schedules = lr_schedules((opt_g, opt_d, opt_t), cfg.lr_schedule, cfg.steps)
     z_record = torch.stack([torch.randn(cfg.n_record, cfg.z_dim, generator=g)
                             for g in members.generators("sample")]).to(members.device)
     samples = {0: _sample(G, z_record)} if 0 in cfg.record_at else {}

@@ -164,6 +164,18 @@ class Members:
 
 # --------------------------------------------------------------------------- steps
 
+#: Step-size schedules of the adversarial loops: ``"cosine"`` decays every step size to 0 over the run (one cosine
+#: half period), so that the last iterate settles instead of oscillating around the equilibrium.
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_schedules(optimisers: Sequence[torch.optim.Optimizer | None], schedule: str, steps: int) -> list:
+    """One scheduler per optimiser that is not None, to be stepped once per iteration (none for ``"constant"``)."""
+    if schedule == "constant":
+        return []
+    return [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=steps) for o in optimisers if o is not None]
+
+
 def descend(optimiser: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """One step of ``optimiser`` down ``loss`` (summed over stacked members, whose gradients stay apart)."""
     optimiser.zero_grad(set_to_none=True)

@@ -258,3 +258,31 @@ def test_stacked_training_rejects_what_cannot_be_stacked(grid):
     convs = [celeba_networks("ali", z_dim=4, ch=2, head=8, seed=s) for s in (1, 2)]
     with pytest.raises(TypeError, match="Conv2d.*one at a time"):
         train_bidirectional(np.zeros((4, 3 * 64 * 64), np.uint8), convs, "ali", 1, seed=[1, 2], **FAST)
+
+
+def test_fg_steps_takes_more_steps_of_f_and_g_per_discriminator_step(float64, grid):
+    one, three = _train(grid, "ali", steps=6), _train(grid, "ali", steps=6, fg_steps=3)
+    again = _train(grid, "ali", steps=6, fg_steps=3)
+    assert len(three.history) == 6 and three.settings["fg_steps"] == 3
+    np.testing.assert_array_equal(three.history.to_numpy(), again.history.to_numpy())   # seeded, fresh eps
+    assert not np.allclose(three.history.g_loss, one.history.g_loss)
+    # the first discriminator step sees the same untrained F and G either way
+    assert three.history.d_loss.iloc[0] == one.history.d_loss.iloc[0]
+    for bad in (0, 1.5, "2"):
+        with pytest.raises((TypeError, ValueError), match="fg_steps"):
+            _train(grid, "ali", steps=2, fg_steps=bad)
+
+
+def test_cosine_schedule_decays_every_step_size(float64, grid):
+    # with one iteration the schedule has not moved yet: the same run as a constant step size
+    a, b = _train(grid, "ali_mine", steps=1), _train(grid, "ali_mine", steps=1, lr_schedule="cosine")
+    np.testing.assert_array_equal(a.history.to_numpy(), b.history.to_numpy())
+    for (name, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0, msg=name)
+    # later iterations take smaller steps: the weights move less over the run than at a constant step size
+    start = toy_networks("ali", seed=0, **TINY).decoder.state_dict()
+    moved = lambda run: sum(float((p - start[k]).norm()) for k, p in run.model.decoder.state_dict().items())
+    const, cos = _train(grid, "ali", steps=30), _train(grid, "ali", steps=30, lr_schedule="cosine")
+    assert moved(cos) < moved(const)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        _train(grid, "ali", steps=2, lr_schedule="linear")

@@ -56,23 +56,40 @@ class Settings(bi.BidirectionalSettings):
     n_samples: int = setting(2_500, "DEF", "samples G(z) whose modes are counted", low=1)
     reference_draws: int = setting(20, "DEF", "draws of the no-skill reference for the mode counts (uniform noise "
                                               "on the plotted square, n_samples points each)", low=2)
+    contrast_noises: tuple[float, ...] = setting(
+        (0.1,), "DEV (a contrast; the paper trains sigma = 1 only)", "further encoder noises sigma at which every "
+        "model also trains, on the same data, seeds and budget: at the paper's sigma = 1 ALI's optimum has a "
+        "constant encoder (docs/diagnostics.md), at 0.1 its codes can match the prior and still carry x; () for "
+        "none", low=0.0, min_len=0)
+
+    def noises(self) -> tuple[float, ...]:
+        """The encoder noises trained: the paper's ``enc_noise`` first, then the contrasts."""
+        return (self.enc_noise, *(s for s in self.contrast_noises if s != self.enc_noise))
 
 
 PROFILES = check_profiles(Settings, {
     "paper": {},
     # Seconds on a CPU: proves the notebook runs end to end; too short to judge anything.
     "smoke": dict(seeds=1, steps=30, hidden=(32, 32), t_hidden=(32, 32, 32), n_data=2_000, reference_draws=3),
-    # Minutes on one CPU thread: 128-wide networks and 1,500 iterations; 3 seeds, the fewest whose spread gives a
+    # Minutes on one CPU thread: 128-wide networks and 5,000 iterations (at 1,500 every model puts 1-2 % of its
+    # samples on the modes, as uniform noise does, at either sigma; docs/diagnostics.md); 3 seeds, the fewest whose spread gives a
     # usable 95 % margin (with 2, Student's t at 1 degree of freedom is 12.7).
-    "quick": dict(seeds=3, steps=1_500, hidden=(128, 128), t_hidden=(128, 128, 128)),
+    "quick": dict(seeds=3, steps=5_000, hidden=(128, 128), t_hidden=(128, 128, 128)),
 })
 PAPER = {"ali": "poor reconstructions (figure only)", "alice": "best reconstructions, drops modes (figure only)",
          "ali_mine": "good reconstructions, best mode coverage (figure only)"}
 
 
+def unit_key(variant: str, sigma: float, cfg: Settings) -> str:
+    """A unit's key: the variant at the paper's noise, ``<variant>_sigma<s>`` at a contrast noise."""
+    return variant if sigma == cfg.enc_noise else f"{variant}_sigma{sigma:g}"
+
+
 def units(cfg: Settings) -> list[Unit]:
-    """One unit per model of ``cfg.variants``, in that order (its seeds trained at once, as one stacked model)."""
-    return [Unit(v, {"variant": v}) for v in cfg.variants]
+    """One unit per model of ``cfg.variants`` (in that order) and encoder noise (:meth:`Settings.noises`), its seeds
+    trained at once as one stacked model."""
+    return [Unit(unit_key(v, s, cfg), {"variant": v} if s == cfg.enc_noise else {"variant": v, "enc_noise": s})
+            for s in cfg.noises() for v in cfg.variants]
 
 
 def _test(cfg: Settings, seed: int, replicate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +101,7 @@ def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, pro
     """Train one model's seeds as one stacked model, each on its own data set; score each on held-out data.
     ``seconds`` is a seed's share of the stacked training's wall time, so the column sums to the time spent."""
     v = unit.params["variant"]
+    cfg = dataclasses.replace(cfg, enc_noise=unit.params.get("enc_noise", cfg.enc_noise))
     name, run_seeds = VARIANT_NAMES[v], replicate_seeds(seed, cfg.seeds)
     data = [grid_gaussians(cfg.n_data, seed=(seed, s))[0] for s in range(cfg.seeds)]
     models = [toy_networks(v, hidden=list(cfg.hidden), t_hidden=list(cfg.t_hidden), seed=rs) for rs in run_seeds]
@@ -96,7 +114,7 @@ def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, pro
         m, mr = grid_mode_metrics(smp), grid_mode_metrics(rec)
         # chance: each point against the reconstruction of another (shuffled pairs), same model, same outputs
         shuffled = rec[seeding.rng(run_seed, "shuffle").permutation(len(rec))]
-        rows.append({"model": name, "seed": s, "recon_mse": float(((rec - x_test) ** 2).sum(1).mean()),
+        rows.append({"model": name, "enc_noise": cfg.enc_noise, "seed": s, "recon_mse": float(((rec - x_test) ** 2).sum(1).mean()),
                      "chance_mse": float(((shuffled - x_test) ** 2).sum(1).mean()),
                      "modes": m["modes"], "hq_percent": m["hq_percent"], "reverse_kl": m["reverse_kl"],
                      "rec_modes": mr["modes"], "seconds": r.seconds / cfg.seeds})
@@ -108,17 +126,30 @@ def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, pro
 
 
 def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
-    """Returns ``{"scores": DataFrame(model, seed, recon_mse, modes, hq_percent, reverse_kl, rec_modes, seconds),
-    "panels": {(model, seed): {"rec", "samples", "emb"}}, "test": (x, mode) of the first seed, "history":
-    DataFrame(model, seed, <train_bidirectional history>), "settings": {...}}``, models in ``cfg.variants`` order."""
-    ordered = [parts[u.key] for u in units(cfg)]
+    """Returns the paper's noise's result, ``{"scores": DataFrame(model, enc_noise, seed, recon_mse, modes,
+    hq_percent, reverse_kl, rec_modes, seconds), "panels": {(model, seed): {"rec", "samples", "emb"}}, "test": (x,
+    mode) of the first seed, "history": DataFrame(model, seed, <train_bidirectional history>), "settings": {...},
+    "reference": uniform noise's mode scores}``, models in ``cfg.variants`` order, and under ``"contrasts"`` one
+    such result (without ``"contrasts"``) per contrast noise, keyed by sigma."""
     keep = lambda x: {k: v for k, v in grid_mode_metrics(x).items() if k in ("modes", "hq_percent", "reverse_kl")}
     noise, _ = uniform_reference(cfg.n_samples, LIMIT, cfg.reference_draws, seed, keep)
-    return {"reference": noise.drop(columns="draw"),
-            "scores": pd.DataFrame([r for p in ordered for r in p["rows"]]),
-            "panels": {k: v for p in ordered for k, v in p["panels"].items()}, "test": _test(cfg, seed, 0),
+    one = lambda sigma: _one_noise([parts[unit_key(v, sigma, cfg)] for v in cfg.variants], noise.drop(columns="draw"),
+                                   _test(cfg, seed, 0))
+    return {**one(cfg.enc_noise), "contrasts": {s: one(s) for s in cfg.noises()[1:]}}
+
+
+def _one_noise(ordered: list[dict], reference: pd.DataFrame, test) -> dict:
+    """The units of one encoder noise, in model order, as one result (see :func:`combine`)."""
+    return {"reference": reference, "scores": pd.DataFrame([r for p in ordered for r in p["rows"]]),
+            "panels": {k: v for p in ordered for k, v in p["panels"].items()}, "test": test,
             "history": bi.history_frame([h for p in ordered for h in p["history"]]),
             "settings": {k: v for p in ordered for k, v in p["settings"].items()}}
+
+
+def results_by_noise(result: dict) -> dict:
+    """``{sigma: result}`` for every encoder noise trained, the paper's first."""
+    main = {k: v for k, v in result.items() if k != "contrasts"}
+    return {float(main["scores"].enc_noise.iloc[0]): main, **result.get("contrasts", {})}
 
 
 def summary(result: dict) -> pd.DataFrame:
@@ -136,31 +167,36 @@ def summary(result: dict) -> pd.DataFrame:
 
 
 def metrics(result: dict) -> dict:
-    """The record's metrics: per model the means of the summary's scores and the std of MSE and modes."""
+    """The record's metrics: per model the means of the summary's scores and the std of MSE, modes and % HQ, at the
+    paper's noise; the same with the suffix ``_sigma<s>`` at each contrast noise."""
     out = {}
-    for _, r in summary(result).iterrows():
-        if r["model"] not in KEYS:
-            out.update({f"uniform_noise_{c}": float(r[f"{c}_mean"]) for c in ("modes", "hq_percent")})
-            continue
-        k = KEYS[r["model"]]
-        for c in ("recon_mse", "modes", "rec_modes", "hq_percent"):
-            out[f"{c}_{k}"] = float(r[f"{c}_mean"])
-        out[f"recon_mse_std_{k}"] = float(r["recon_mse_std"])
-        out[f"chance_mse_{k}"] = float(r["chance_mse_mean"])
-        out[f"modes_std_{k}"] = float(r["modes_std"])
-    out["seconds_total"] = float(result["scores"]["seconds"].sum())
+    for i, (sigma, one) in enumerate(results_by_noise(result).items()):
+        tag = "" if i == 0 else f"_sigma{sigma:g}"
+        for _, r in summary(one).iterrows():
+            if r["model"] not in KEYS:
+                out.update({f"uniform_noise_{c}": float(r[f"{c}_mean"]) for c in ("modes", "hq_percent")})
+                continue
+            k = KEYS[r["model"]] + tag
+            for c in ("recon_mse", "modes", "rec_modes", "hq_percent"):
+                out[f"{c}_{k}"] = float(r[f"{c}_mean"])
+            for c in ("recon_mse", "modes", "hq_percent"):
+                out[f"{c}_std_{k}"] = float(r[f"{c}_std"])
+            out[f"chance_mse_{k}"] = float(r["chance_mse_mean"])
+    out["seconds_total"] = float(sum(one["scores"]["seconds"].sum() for one in results_by_noise(result).values()))
     return out
 
 
 def invariants(result: dict) -> list[str]:
-    """What must hold at any size; raises AssertionError otherwise. Returns a fixed description."""
-    sc = result["scores"]
-    assert (sc.groupby(["model", "seed"]).size() == 1).all(), "one score row per (model, seed)"
-    assert np.isfinite(sc["recon_mse"]).all() and (sc["recon_mse"] >= 0).all(), "reconstruction MSE finite, >= 0"
-    assert sc["modes"].between(0, 25).all() and sc["rec_modes"].between(0, 25).all(), "modes counted of 25"
-    trained = bi.training_invariants(result["history"])
-    for p in result["panels"].values():
-        assert np.isfinite(p["rec"]).all() and np.isfinite(p["samples"]).all() and np.isfinite(p["emb"]).all()
+    """What must hold at any size, at every encoder noise; raises AssertionError otherwise. Returns a fixed
+    description."""
+    for one in results_by_noise(result).values():
+        sc = one["scores"]
+        assert (sc.groupby(["model", "seed"]).size() == 1).all(), "one score row per (model, seed)"
+        assert np.isfinite(sc["recon_mse"]).all() and (sc["recon_mse"] >= 0).all(), "reconstruction MSE finite, >= 0"
+        assert sc["modes"].between(0, 25).all() and sc["rec_modes"].between(0, 25).all(), "modes counted of 25"
+        trained = bi.training_invariants(one["history"])
+        for p in one["panels"].values():
+            assert np.isfinite(p["rec"]).all() and np.isfinite(p["samples"]).all() and np.isfinite(p["emb"]).all()
     return ["one finite, non-negative reconstruction MSE and a mode count in [0, 25] per model and seed", *trained,
             "reconstructions, samples and embeddings are finite"]
 
@@ -171,20 +207,31 @@ def _col(result: dict, model: str, col: str) -> np.ndarray:
 
 
 def claims(result: dict, profile: str) -> list[dict]:
-    """Fig 5's claims, each judged against the seeds' spread and a no-skill reference (uniform noise for the mode
-    counts; reconstructions of shuffled pairs, i.e. chance, for the reconstruction error), under ``quick`` and
-    ``paper``. The caption names ALICE (A) the best reconstructor, the text ALICE (L2): we test the text's."""
+    """Fig 5's claims at the paper's encoder noise, then at each contrast noise (their texts led by "At sigma = s:"),
+    each judged against the seeds' spread and a no-skill reference (uniform noise for the mode counts and the share
+    of high-quality samples; reconstructions of shuffled pairs, i.e. chance, for the reconstruction error), under
+    ``quick`` and ``paper``. The caption names ALICE (A) the best reconstructor, the text ALICE (L2): we test the
+    text's."""
+    out = _claims_at(result, profile, "")
+    for sigma, one in result.get("contrasts", {}).items():
+        out += _claims_at(one, profile, f"At sigma = {sigma:g}: ")
+    return out
+
+
+def _claims_at(result: dict, profile: str, lead: str) -> list[dict]:
+    """The claims of one encoder noise's result; ``lead`` starts each text."""
     from ..results import claim
 
     if set(result["scores"].model) != set(MODELS):
-        return bi.not_judged(["ALI+MINE covers at least as many modes as both ALICE variants"],
+        return bi.not_judged([lead + "ALI+MINE covers at least as many modes as both ALICE variants"],
                              "not judged: needs all four models")
     col = lambda m, c: _col(result, m, c)
     judge = lambda *cs: common.judge(profile, *cs)
-    mine, l2 = "ALI+MINE", "ALICE (L2)"
+    mine, l2, ref = "ALI+MINE", "ALICE (L2)", result["reference"]
+    on_modes = [beats(col("ALI", "hq_percent"), ref["hq_percent"], label="ALI vs uniform noise % HQ")]
     modes = [beats(col(mine, "modes"), col(m, "modes"), label=f"{mine} vs {m} modes") for m in ("ALICE (L2)",
                                                                                                  "ALICE (A)")]
-    modes.append(beats(col(mine, "modes"), result["reference"]["modes"], label=f"{mine} vs uniform noise modes"))
+    modes.append(beats(col(mine, "modes"), ref["modes"], label=f"{mine} vs uniform noise modes"))
     lower = dict(higher_is_better=False)
     rec = (beats(col(mine, "recon_mse"), col("ALI", "recon_mse"), label=f"{mine} vs ALI MSE", **lower),
            beats(col(mine, "recon_mse"), col(mine, "chance_mse"), label=f"{mine} vs chance (shuffled pairs) MSE",
@@ -192,14 +239,16 @@ def claims(result: dict, profile: str) -> list[dict]:
     best = [beats(col(l2, "recon_mse"), col(m, "recon_mse"), label=f"{l2} vs {m} MSE", **lower)
             for m in MODELS if m != l2]
     best.append(beats(col(l2, "recon_mse"), col(l2, "chance_mse"), label=f"{l2} vs chance MSE", **lower))
-    n = result["scores"].seed.nunique()
+    n = f"{result['scores'].seed.nunique()} seed(s); "
     return [
-        claim("ALI+MINE's samples cover more of the 25 modes than both ALICE variants, and more than uniform noise",
-              judge(*modes), f"{n} seed(s); " + explain(*modes)),
-        claim("ALI+MINE reconstructs better than ALI (lower MSE), and better than chance", judge(*rec),
-              f"{n} seed(s); " + explain(*rec)),
-        claim("ALICE (L2) reconstructs best of the four, and better than chance", judge(*best),
-              f"{n} seed(s); " + explain(*best)),
+        claim(lead + "Precondition: ALI's samples lie on the modes (more within 3 std of a mode than uniform noise)",
+              judge(*on_modes), n + explain(*on_modes)),
+        claim(lead + "ALI+MINE's samples cover more of the 25 modes than both ALICE variants, and more than uniform "
+              "noise", judge(*modes), n + explain(*modes)),
+        claim(lead + "ALI+MINE reconstructs better than ALI (lower MSE), and better than chance", judge(*rec),
+              n + explain(*rec)),
+        claim(lead + "ALICE (L2) reconstructs best of the four, and better than chance", judge(*best),
+              n + explain(*best)),
     ]
 
 
@@ -244,7 +293,9 @@ def plot(result: dict, seed: int = 0):
         for a in axes[:, j]:
             a.set_aspect("equal", adjustable="box")
     axes[2, 0].legend(loc="lower left", fontsize=8)
-    fig.suptitle(f"Fig 5: seed {seed}; colours = the 25 source modes (hue by x, brightness by y)")
+    sigma = float(result["scores"].enc_noise.iloc[0])
+    fig.suptitle(f"Fig 5 at encoder noise sigma = {sigma:g}" + (" (the paper's)" if sigma == 1 else " (a contrast)")
+                 + f": seed {seed}; colours = the 25 source modes (hue by x, brightness by y)")
     fig.tight_layout()
     return fig
 
@@ -252,7 +303,7 @@ def plot(result: dict, seed: int = 0):
 def explore(variant: str = "ali_mine", steps: int = 500, beta: float = 1.0, enc_noise: float = 1.0,
             clip: bool = True, seed: int = 0, device: str = "auto"):
     """One small model for the notebook's widget: reconstructions, samples and embeddings (Fig 5's layout)."""
-    cfg = make(Settings, PROFILES, "quick", steps=steps, beta=beta, enc_noise=enc_noise, clip=clip,
+    cfg = make(Settings, PROFILES, "quick", steps=steps, beta=beta, enc_noise=enc_noise, clip=clip, contrast_noises=(),
                variants=[variant], seeds=1, n_data=20_000, n_test=1_000, n_samples=1_000)
     from .protocol import run  # not a name of this module: exp.run would read as the old API
 

