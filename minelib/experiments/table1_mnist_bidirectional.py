@@ -129,19 +129,42 @@ def run_unit(cfg: Settings, unit: Unit, device: str = "auto", seed: int = 0, pro
     models = [mnist_networks(v, z_dim=cfg.z_dim, g_hidden=list(cfg.g_hidden), f_hidden=list(cfg.f_hidden),
                              d_hidden=list(cfg.d_hidden), t_hidden=list(cfg.t_hidden), seed=rs) for rs in run_seeds]
     runs = bi.train(cfg, data.x_train, models, v, run_seeds, device=device, progress=progress)
-    out = {"rows": [], "rec": [], "samples": [], "history": [], "settings": {}}
+    out = {"rows": [], "rec": [], "samples": [], "samples_train_mode": [], "history": [], "settings": {}}
     for s, (run_seed, r) in enumerate(zip(run_seeds, runs)):
         rec, smp = bi.outputs(cfg, r.model, data.x_test, run_seed)
+        smp_train = train_mode_decode(r.model, _sample_codes(r.model, cfg.n_samples, run_seed))
         perm = seeding.rng(run_seed, "shuffle").permutation(len(rec))  # chance: another image's reconstruction
         out["rows"].append({"model": VARIANT_NAMES[v], "seed": s, "recon_error": reconstruction_error(data.x_test, rec),
                             "chance_error": reconstruction_error(data.x_test, rec[perm]), "perm": perm,
-                            "ms_ssim": float(ms_ssim(data.x_test, rec).mean()), "seconds": r.seconds / len(runs)})
+                            "ms_ssim": float(ms_ssim(data.x_test, rec).mean()),
+                            "train_eval_gap": float(np.abs(smp_train - smp).mean()), "seconds": r.seconds / len(runs)})
         out["rec"].append(rec)
         out["samples"].append(smp)
+        out["samples_train_mode"].append(smp_train[:16])
         h, st = bi.run_record(v, s, r)
         out["history"].append(h)
         out["settings"].update(st)
     return out
+
+
+def _sample_codes(model, n: int, run_seed: int) -> np.ndarray:
+    """The codes z behind :func:`minelib.bidirectional.sample`'s ``n`` samples of ``run_seed``."""
+    import torch
+
+    return torch.randn(n, model.z_dim, generator=seeding.generator(run_seed, "sample")).numpy()
+
+
+def train_mode_decode(model, z: np.ndarray) -> np.ndarray:
+    """``G(z)`` with G in train mode, BatchNorm normalising by the batch's own statistics (on a copy, so that the
+    model's running statistics stay as they are): beside the eval-mode decode of the same z, a gap of more than
+    a few hundredths per pixel would mean G's running statistics misrepresent what it learnt."""
+    import copy
+
+    import torch
+
+    dec = copy.deepcopy(model.decoder).train()
+    with torch.no_grad():
+        return dec(torch.as_tensor(z, dtype=next(dec.parameters()).dtype)).float().cpu().numpy()
 
 
 def _scores(part: dict, clf, y_test, run_seeds: list[int]) -> list[dict]:
@@ -149,19 +172,21 @@ def _scores(part: dict, clf, y_test, run_seeds: list[int]) -> list[dict]:
     return [{"model": row["model"], "seed": row["seed"], "recon_error": row["recon_error"],
              "chance_error": row["chance_error"], "recon_acc": reconstruction_accuracy(clf, rec, y_test),
              "chance_acc": reconstruction_accuracy(clf, rec[row["perm"]], y_test), "ms_ssim": row["ms_ssim"],
-             "intra_ms_ssim": intra_class_ms_ssim(smp, predict(clf, smp), seed=run_seed), "seconds": row["seconds"]}
+             "intra_ms_ssim": intra_class_ms_ssim(smp, predict(clf, smp), seed=run_seed),
+             "train_eval_gap": row["train_eval_gap"], "seconds": row["seconds"]}
             for row, rec, smp, run_seed in zip(part["rows"], part["rec"], part["samples"], run_seeds)]
 
 
 def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
     """Score every model's reconstructions with the classifier. Returns ``{"scores": DataFrame(model, seed,
-    recon_error, recon_acc, ms_ssim, intra_ms_ssim, seconds), "classifier_acc": float (%), "classifier": str,
-    "grids": {"x": test images, model: {"rec", "samples"}} (first seed), "history": DataFrame(model, seed,
+    recon_error, recon_acc, ms_ssim, intra_ms_ssim, train_eval_gap, seconds), "classifier_acc": float (%),
+    "classifier": str, "grids": {"x": test images, model: {"rec", "samples", "samples_train_mode"}} (first seed), "history": DataFrame(model, seed,
     <train_bidirectional history>), "settings": {...}, "data_source": str}``, models in ``cfg.variants`` order."""
     c = parts["classifier"]
     clf = bi.rebuild(lambda: MnistClassifier(cfg.classifier), c["state"], c["device"])
     ordered, run_seeds = [parts[v] for v in cfg.variants], replicate_seeds(seed, cfg.seeds)
-    grids = {"x": c["x"], **{VARIANT_NAMES[v]: {"rec": p["rec"][0][:16], "samples": p["samples"][0][:32]}
+    grids = {"x": c["x"], **{VARIANT_NAMES[v]: {"rec": p["rec"][0][:16], "samples": p["samples"][0][:32],
+                                                "samples_train_mode": p["samples_train_mode"][0]}
                              for v, p in zip(cfg.variants, ordered)}}
     return {"scores": pd.DataFrame([r for p in ordered for r in _scores(p, clf, c["y_test"], run_seeds)]),
             "classifier_acc": c["acc"], "grids": grids,
@@ -173,7 +198,7 @@ def combine(cfg: Settings, parts: dict, seed: int = 0) -> dict:
 def summary(result: dict) -> pd.DataFrame:
     """Table 1: ours (mean and std over seeds) beside the paper's numbers, one row per model."""
     return bi.table_summary(result, ("recon_error", "chance_error", "recon_acc", "chance_acc", "ms_ssim",
-                                     "intra_ms_ssim"), PAPER_TABLE,
+                                     "intra_ms_ssim", "train_eval_gap"), PAPER_TABLE,
                             ("paper_error", "paper_acc", "paper_ms_ssim")).reset_index()
 
 
@@ -182,7 +207,7 @@ def metrics(result: dict) -> dict:
     return bi.table_metrics(result, summary(result), {
         "recon_error": "recon_error_mean", "recon_acc_pct": "recon_acc_mean", "ms_ssim": "ms_ssim_mean",
         "intra_ms_ssim": "intra_ms_ssim_mean", "recon_error_std": "recon_error_std", "recon_acc_std": "recon_acc_std",
-        "chance_error": "chance_error_mean", "chance_acc_pct": "chance_acc_mean"},
+        "chance_error": "chance_error_mean", "chance_acc_pct": "chance_acc_mean", "train_eval_gap": "train_eval_gap_mean"},
         "classifier_test_acc_pct")
 
 
@@ -240,6 +265,24 @@ def plot(result: dict):
     titles = {m: f"{m}: G(F(x)+eps)\nerror {sc.loc[m, 'recon_error_mean']:.2f}, acc {sc.loc[m, 'recon_acc_mean']:.1f}%"
               for m in sc.index}
     return bi.plot_grids(result, (1, 28, 28), fill=0.0, x_title="test images x", rec_titles=titles)
+
+
+def plot_train_eval(result: dict):
+    """The same 16 codes z decoded by each model's G in eval mode (BatchNorm's running statistics, what every score
+    uses) and in train mode (the batch's statistics), first seed, titled with the mean gap per pixel."""
+    import matplotlib.pyplot as plt
+
+    grids, sc = result["grids"], result["scores"]
+    models = [m for m in bi.MODELS if m in grids]
+    fig, axes = plt.subplots(2, len(models), figsize=(3.2 * len(models), 7), squeeze=False)
+    for j, m in enumerate(models):
+        gap = sc[(sc.model == m) & (sc.seed == 0)].train_eval_gap.iloc[0]
+        for ax, key, mode in ((axes[0, j], "samples", "eval"), (axes[1, j], "samples_train_mode", "train")):
+            ax.imshow(bi.tile(grids[m][key][:16], (1, 28, 28)), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{m}: G(z), {mode} mode" + (f"\nmean gap {gap:.4f} per pixel" if mode == "eval" else ""))
+            ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    return fig
 
 
 def plot_training(result: dict):

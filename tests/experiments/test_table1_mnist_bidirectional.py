@@ -2,6 +2,7 @@
 reconstructions are scored by the classifier's unit in combine (training itself: tests/test_bidirectional.py)."""
 
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -16,7 +17,8 @@ matplotlib.use("Agg")
 def _fake_table1(errors, accs, classifier_acc=99.2, seeds=(0.0, 0.1, -0.1)):
     """Three seeds around the given means (a spread of 0.1, in error and in points of accuracy); chance 20 / 10 %."""
     rows = [{"model": m, "seed": s, "recon_error": e + d, "chance_error": 20.0 + d, "recon_acc": a + d,
-             "chance_acc": 10.0 + d, "ms_ssim": 0.5, "intra_ms_ssim": 0.5, "seconds": 1.0 / len(seeds)}
+             "chance_acc": 10.0 + d, "ms_ssim": 0.5, "intra_ms_ssim": 0.5, "train_eval_gap": 0.01,
+             "seconds": 1.0 / len(seeds)}
             for m, e, a in zip(("ALI", "ALICE (L2)", "ALICE (A)", "ALI+MINE"), errors, accs)
             for s, d in enumerate(seeds)]
     return {"scores": pd.DataFrame(rows), "classifier_acc": classifier_acc, "classifier": "cnn, 3 epoch(s)",
@@ -85,7 +87,11 @@ def test_table1_smoke_run_scores_in_combine_and_resumes(tmp_path):
     assert [u["unit"] for u in result["units"]] == ["classifier", "ali", "ali_mine"]
     sc = result["scores"]
     assert list(sc.columns) == ["model", "seed", "recon_error", "chance_error", "recon_acc", "chance_acc", "ms_ssim",
-                                "intra_ms_ssim", "seconds"]
+                                "intra_ms_ssim", "train_eval_gap", "seconds"]
+    # train and eval mode decode the same z: BatchNorm's batch statistics against its running ones
+    assert (sc.train_eval_gap > 0).all() and (sc.train_eval_gap < 2).all()
+    assert result["grids"]["ALI"]["samples_train_mode"].shape == (16, 784)
+    assert len(t1.plot_train_eval(result).axes) == 4
     assert (sc.chance_error > 0).all() and sc.chance_acc.between(0, 100).all()
     assert list(sc.model) == ["ALI", "ALI+MINE"] and sc["recon_acc"].between(0, 100).all()
     assert len(t1.invariants(result)) == 3 and "mnist" in result["data_source"].lower()
@@ -107,3 +113,23 @@ def test_table1_smoke_run_scores_in_combine_and_resumes(tmp_path):
 def test_table1_explore_trains_one_model_for_the_widget():
     fig = t1.explore(variant="alice_l2", steps=2, n_train=1_000, device="cpu")
     assert fig.axes[1].get_title().startswith("ALICE (L2): G(F(x)+eps)\nerror ")
+
+
+def test_train_mode_decode_uses_batch_statistics_and_leaves_the_model_alone(float64):
+    from minelib.bidirectional import decode, mnist_networks
+
+    model = mnist_networks("ali", z_dim=4, g_hidden=(8, 8), f_hidden=(8,), d_hidden=(8,), t_hidden=(8,), seed=0)
+    model.eval()
+    z = np.random.default_rng(0).normal(size=(20, 4))
+    before = {k: v.clone() for k, v in model.decoder.state_dict().items()}
+    train = t1.train_mode_decode(model, z)
+    # untrained: running statistics are (0, 1), the batch's are not, so the two decodes differ
+    assert np.abs(train - decode(model, z)).mean() > 1e-3
+    for k, v in model.decoder.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)
+    # train mode normalises each feature over the batch: the first BatchNorm's output has zero batch mean
+    with torch.no_grad():
+        dec = model.decoder
+        h = dec[1].train()(dec[0](torch.as_tensor(z)))
+        dec.eval()
+    np.testing.assert_allclose(h.mean(0).numpy(), 0.0, atol=1e-12)
