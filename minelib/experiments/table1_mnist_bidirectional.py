@@ -156,8 +156,8 @@ def _sample_codes(model, n: int, run_seed: int) -> np.ndarray:
 
 def train_mode_decode(model, z: np.ndarray) -> np.ndarray:
     """``G(z)`` with G in train mode, BatchNorm normalising by the batch's own statistics (on a copy, so that the
-    model's running statistics stay as they are): beside the eval-mode decode of the same z, a gap of more than
-    a few hundredths per pixel would mean G's running statistics misrepresent what it learnt."""
+    model's running statistics stay as they are). Beside the eval-mode decode of the same z it shows whether G's
+    running statistics represent what it learnt: the same images, up to BatchNorm's batch-to-batch jitter."""
     import copy
 
     import torch
